@@ -1,0 +1,43 @@
+"""Typed errors of bmprune (DESIGN.md §Errors).
+
+Every error raised on bad input is a :class:`BmpruneError`; the subclasses also inherit
+from the matching built-in (``ValueError``, ``KeyError``, ``OSError``) so that generic
+handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class BmpruneError(Exception):
+    """Base class of every error bmprune raises on purpose."""
+
+
+class DataError(BmpruneError, ValueError):
+    """Input data is malformed: non-binary, NaN, empty, wrong shape, corrupt or missing file."""
+
+
+class ShapeError(BmpruneError, ValueError):
+    """A tensor (data, mask, samples) has a shape that does not fit the model."""
+
+
+class ConfigError(BmpruneError, ValueError):
+    """A configuration value or a schedule is invalid."""
+
+
+class CheckpointError(BmpruneError, OSError):
+    """A checkpoint file is truncated, corrupt, foreign or of an incompatible version."""
+
+
+class ChecksumError(DataError):
+    """A file's checksum differs from the pinned one."""
+
+
+class EnumerationError(BmpruneError, ValueError):
+    """An exact computation was asked of a model too large to enumerate."""
+
+
+class UnknownCriterionError(BmpruneError, KeyError):
+    """A pruning criterion name is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""

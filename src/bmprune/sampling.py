@@ -1,0 +1,121 @@
+"""Gibbs chains for any Boltzmann machine population (SPEC §4, "Model samples").
+
+Two modes, which give the same statistics within sampling error:
+
+* ``"independent"``: N chains from random states, each run for ``steps`` Gibbs sweeps; the
+  final state of each chain is one sample (the original CIFAR code: 90,000 chains × 200).
+* ``"persistent"``: C chains, ``burn_in`` sweeps, then one snapshot of all C chains every
+  ``thin`` sweeps until N samples (the original DBM code: 1,000 chains, thinning 200).
+
+Samples are produced in chunks (:func:`iter_samples`) so that estimators can accumulate
+sufficient statistics without holding every sample of a large population at once;
+:func:`sample` concatenates them. A model provides ``init_chains(n, generator)`` and
+``gibbs_step(states, generator)`` returning a tuple of layer states (R, n, n_l).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from ._torch import make_generator
+from .errors import ConfigError
+
+#: Default number of chains simulated at once in independent mode (bounds memory).
+DEFAULT_CHUNK = 10_000
+
+
+def iter_samples(
+    model,
+    n_samples: int,
+    *,
+    mode: str = "independent",
+    steps: int = 200,
+    n_chains: int | None = None,
+    burn_in: int | None = None,
+    thin: int | None = None,
+    chunk_size: int | None = None,
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Yield model samples in chunks: tuples of layer states, each (R, n_chunk, n_layer).
+
+    Parameters
+    ----------
+    model : RBM or DBM population
+    n_samples : int
+        Samples per replica in total (N).
+    mode : {"independent", "persistent"}
+    steps : int, default 200
+        Independent mode: Gibbs sweeps per chain. Persistent mode: the default of ``thin``
+        and ``burn_in``.
+    n_chains : int, optional
+        Persistent mode: number of chains C (default min(1000, N)).
+    burn_in, thin : int, optional
+        Persistent mode: sweeps before the first snapshot and between snapshots.
+    chunk_size : int, optional
+        Independent mode: chains simulated at once (default 10,000).
+    seed, generator :
+        Randomness: pass a generator to continue a stream, else one is made from ``seed``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown mode or non-positive counts.
+    """
+    if n_samples < 1:
+        raise ConfigError(f"n_samples must be ≥ 1, got {n_samples}")
+    if steps < 0:
+        raise ConfigError(f"steps must be ≥ 0, got {steps}")
+    g = generator if generator is not None else make_generator(seed, model.device)
+    if mode == "independent":
+        chunk = int(chunk_size or DEFAULT_CHUNK)
+        if chunk < 1:
+            raise ConfigError(f"chunk_size must be ≥ 1, got {chunk_size}")
+        done = 0
+        while done < n_samples:
+            n = min(chunk, n_samples - done)
+            states = model.init_chains(n, g)
+            for _ in range(steps):
+                states = model.gibbs_step(states, g)
+            done += n
+            yield states
+    elif mode == "persistent":
+        C = int(n_chains or min(1000, n_samples))
+        thin_ = steps if thin is None else int(thin)
+        burn = thin_ if burn_in is None else int(burn_in)
+        if C < 1 or thin_ < 1 or burn < 0:
+            raise ConfigError(f"persistent sampling needs n_chains ≥ 1, thin ≥ 1, burn_in ≥ 0; got {C}, {thin_}, {burn}")
+        states = model.init_chains(C, g)
+        for _ in range(burn):
+            states = model.gibbs_step(states, g)
+        done = 0
+        while True:
+            n = min(C, n_samples - done)
+            yield tuple(s[:, :n] for s in states) if n < C else states
+            done += n
+            if done >= n_samples:
+                break
+            for _ in range(thin_):
+                states = model.gibbs_step(states, g)
+    else:
+        raise ConfigError(f"unknown sampling mode {mode!r}; use 'independent' or 'persistent'")
+
+
+def sample(model, n_samples: int, *, mode: str = "independent", steps: int = 200, **kwargs) -> tuple[torch.Tensor, ...]:
+    """Draw ``n_samples`` samples per replica; returns one tensor per layer, (R, N, n_layer).
+
+    Same arguments as :func:`iter_samples`. For an RBM the tuple is ``(v, h)`` and each
+    (v, h) pair is a joint sample. Holds all samples in memory: for large populations
+    prefer :func:`iter_samples`.
+
+    Examples
+    --------
+    >>> import bmprune as bp
+    >>> v, h = bp.sample(bp.RBM(5, 3, n_replicas=2), 100, steps=10)
+    >>> v.shape, h.shape
+    (torch.Size([2, 100, 5]), torch.Size([2, 100, 3]))
+    """
+    chunks = list(iter_samples(model, n_samples, mode=mode, steps=steps, **kwargs))
+    return tuple(torch.cat([c[i] for c in chunks], dim=1) for i in range(len(chunks[0])))
