@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._torch import as_binary, make_generator
+from .._torch import as_binary, bernoulli, make_generator
 from ..errors import ShapeError
 from .base import BoltzmannMachine
 from .enumeration import check_enumerable, iter_binary_states
@@ -210,11 +210,11 @@ class RBM(BoltzmannMachine):
 
     def sample_h(self, v, generator: torch.Generator | None = None) -> torch.Tensor:
         """A binary sample of h ~ p(h | v): (R, B, n_hidden), model dtype."""
-        return torch.bernoulli(self.p_h_given_v(v), generator=generator)
+        return bernoulli(self.p_h_given_v(v), generator=generator)
 
     def sample_v(self, h, generator: torch.Generator | None = None) -> torch.Tensor:
         """A binary sample of v ~ p(v | h): (R, B, n_visible), model dtype."""
-        return torch.bernoulli(self.p_v_given_h(h), generator=generator)
+        return bernoulli(self.p_v_given_h(h), generator=generator)
 
     def init_chains(self, n_chains: int, generator: torch.Generator | None = None, v=None):
         """Start states for Gibbs chains: v uniform on {0,1} (or ``v`` given), h ~ p(h|v).
@@ -223,10 +223,10 @@ class RBM(BoltzmannMachine):
         """
         R = self.n_replicas
         if v is None:
-            v = torch.bernoulli(torch.full((R, n_chains, self.n_visible), 0.5, dtype=self.dtype, device=self.device), generator=generator)
+            v = bernoulli(torch.full((R, n_chains, self.n_visible), 0.5, dtype=self.dtype, device=self.device), generator=generator)
         else:
             v = self._v(v).expand(R, -1, -1).clone()
-        return v, torch.bernoulli(_p_h(v, self.W, self.b_h, self.alive[1]), generator=generator)
+        return v, bernoulli(_p_h(v, self.W, self.b_h, self.alive[1]), generator=generator)
 
     def gibbs_step(self, states, generator: torch.Generator | None = None):
         """One Gibbs sweep: h ~ p(h | v), then v ~ p(v | h).
@@ -236,8 +236,8 @@ class RBM(BoltzmannMachine):
         States are trusted (no validation): this is the sampling hot path.
         """
         v = states[0]
-        h = torch.bernoulli(_p_h(v, self.W, self.b_h, self.alive[1]), generator=generator)
-        v = torch.bernoulli(_p_v(h, self.W, self.b_v), generator=generator)
+        h = bernoulli(_p_h(v, self.W, self.b_h, self.alive[1]), generator=generator)
+        v = bernoulli(_p_v(h, self.W, self.b_v), generator=generator)
         return v, h
 
     # --- energies (SPEC §1) ------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .._torch import as_binary, make_generator
+from .._torch import as_binary, bernoulli, make_generator
 from ..errors import ConfigError
 from .schedules import Schedule, resolve
 
@@ -70,7 +70,7 @@ def _write_back(rbm, theta: torch.Tensor) -> None:
 def _reconstruction_error(rbm, x: torch.Tensor, generator) -> float:
     """Mean squared error of v vs p(v | h ~ p(h|v)) on ≤ 1000 patterns, averaged over replicas."""
     v = x[:, :1000]
-    h = torch.bernoulli(rbm.p_h_given_v(v), generator=generator)
+    h = bernoulli(rbm.p_h_given_v(v), generator=generator)
     return float(((rbm.p_v_given_h(h) - v) ** 2).mean())
 
 
@@ -167,33 +167,8 @@ def train_rbm(
         t0 = time.perf_counter()
         lr, mu = lrs[epoch], mus[epoch]
         order = torch.argsort(torch.rand(R, N, generator=g, device=dev), dim=1)   # (R, N)
-        for start in range(0, N, block):
-            idx = order[:, start:start + block]
-            xb = x_aug.expand(R, -1, -1)[rows, idx]                               # (R, n_block, nv+1)
-            for b in range(0, xb.shape[1], batch_size):
-                v0 = xb[:, b:b + batch_size]                                      # (R, B, nv+1)
-                B = v0.shape[1]
-                th_up = theta * up if double_bottom_up else theta
-                th_down = thetaT * down if double_top_down else thetaT
-                ph0 = torch.sigmoid(torch.bmm(v0, th_up))                          # (R, B, nh+1)
-                if persistent:
-                    vk = chains
-                    h = torch.bernoulli(torch.sigmoid(torch.bmm(vk, th_up)), generator=g)
-                else:
-                    h = torch.bernoulli(ph0, generator=g)
-                for step in range(k):
-                    vk = torch.bernoulli(torch.sigmoid(torch.bmm(h, th_down)), generator=g)
-                    phk = torch.sigmoid(torch.bmm(vk, th_up))
-                    if step + 1 < k:
-                        h = torch.bernoulli(phk, generator=g)
-                if persistent:
-                    chains = vk
-                # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model), masked
-                vel.mul_(mu)
-                vel.baddbmm_(v0.transpose(1, 2), ph0, alpha=lr / B)
-                vel.baddbmm_(vk.transpose(1, 2), phk, alpha=-lr / vk.shape[1])
-                vel.mul_(mask)
-                theta.add_(vel)
+        chains = _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, g, lr, mu,
+                        batch_size, k, persistent, double_bottom_up, double_top_down)
         _write_back(rbm, theta)
         if not torch.isfinite(theta).all():
             raise FloatingPointError(f"training diverged in epoch {epoch} (non-finite parameters); lower the learning rate")
@@ -206,6 +181,40 @@ def train_rbm(
     if epochs == 0:
         _write_back(rbm, theta)
     return result
+
+
+@torch.inference_mode()  # no autograd bookkeeping in the hot loop; only in-place updates leave it
+def _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, g, lr, mu,
+           batch_size, k, persistent, double_bottom_up, double_top_down):
+    """One pass over every replica's shuffled data; updates θ and the velocity in place."""
+    R, N = order.shape
+    for start in range(0, N, block):
+        idx = order[:, start:start + block]
+        xb = x_aug.expand(R, -1, -1)[rows, idx]                               # (R, n_block, nv+1)
+        for b in range(0, xb.shape[1], batch_size):
+            v0 = xb[:, b:b + batch_size]                                      # (R, B, nv+1)
+            B = v0.shape[1]
+            th_up = theta * up if double_bottom_up else theta
+            th_down = thetaT * down if double_top_down else thetaT
+            ph0 = torch.sigmoid(torch.bmm(v0, th_up))                          # (R, B, nh+1)
+            if persistent:
+                vk = chains
+                h = bernoulli(torch.sigmoid(torch.bmm(vk, th_up)), generator=g)
+            else:
+                h = bernoulli(ph0, generator=g)
+            for step in range(k):
+                vk = bernoulli(torch.sigmoid(torch.bmm(h, th_down)), generator=g)
+                phk = torch.sigmoid(torch.bmm(vk, th_up))
+                if step + 1 < k:
+                    h = bernoulli(phk, generator=g)
+            if persistent:
+                chains = vk
+            # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model); θ += mask ⊙ velocity.
+            # (Velocity may build up at masked entries, but it is never applied there.)
+            vel.baddbmm_(v0.transpose(1, 2), ph0, beta=mu, alpha=lr / B)
+            vel.baddbmm_(vk.transpose(1, 2), phk, alpha=-lr / vk.shape[1])
+            theta.addcmul_(vel, mask)
+    return chains
 
 
 __all__ = ["train_rbm", "TrainResult"]

@@ -1,0 +1,20 @@
+"""Shared fixtures. Brute-force references live in tests/helpers.py (``from helpers import ...``).
+
+Dimensions are distinct small numbers so that a swapped axis cannot pass (STYLE.md §14).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The real data directory (BMPRUNE_DATA_DIR), or skip."""
+    d = os.environ.get("BMPRUNE_DATA_DIR")
+    if not d or not Path(d).is_dir():
+        pytest.skip("real data not available: set BMPRUNE_DATA_DIR to the folder holding mnist/ and cifar-10/")
+    return Path(d)
