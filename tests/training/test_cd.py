@@ -112,3 +112,42 @@ def test_bad_training_input():
         bp.training.train_rbm(rbm, np.ones((0, 4)))
     with pytest.raises(bp.ConfigError):
         bp.training.train_rbm(rbm, np.ones((5, 4)), batch_size=0)
+
+
+@pytest.mark.parametrize("up, down", [(False, False), (True, False), (False, True), (True, True)])
+def test_cd1_epoch_equals_manual_update_with_momentum_and_doubling(up, down):
+    # Replays train_rbm's random stream by hand (data order, then Bernoulli draws on the
+    # augmented shapes) and checks one epoch of two batches: the CD-1 gradient, classical
+    # momentum (velocity ← μ·velocity + lr·grad; θ += velocity) and the doubled inputs,
+    # with n_visible ≠ n_hidden so a transposed scaling cannot pass.
+    from bmprune._torch import bernoulli, make_generator
+
+    rng = np.random.default_rng(0)
+    R, N, nv, nh, B = 2, 6, 5, 3, 3
+    data = torch.tensor((rng.random((N, nv)) < 0.5).astype(np.float64))
+    rbm = random_rbm(nv, nh, R=R, seed=1, dtype=torch.float64)
+    W, b_v, b_h = rbm.W.clone(), rbm.b_v.clone(), rbm.b_h.clone()
+    lr, mu = 0.1, 0.9
+    su, sd = (2.0 if up else 1.0), (2.0 if down else 1.0)
+
+    g = make_generator(7)
+    order = torch.argsort(torch.rand(R, N, generator=g), dim=1)
+    vel = [torch.zeros_like(W), torch.zeros_like(b_v), torch.zeros_like(b_h)]
+    for start in (0, B):
+        v0 = data[order[:, start:start + B]]                                     # (R, B, nv)
+        ph0 = torch.sigmoid(b_h[:, None] + su * v0 @ W)
+        h0 = bernoulli(torch.cat([ph0, torch.ones(R, B, 1, dtype=torch.float64)], 2), g)[..., :nh]
+        pv1 = torch.sigmoid(b_v[:, None] + sd * h0 @ W.transpose(1, 2))
+        v1 = bernoulli(torch.cat([pv1, torch.ones(R, B, 1, dtype=torch.float64)], 2), g)[..., :nv]
+        ph1 = torch.sigmoid(b_h[:, None] + su * v1 @ W)
+        grads = [(v0.transpose(1, 2) @ ph0 - v1.transpose(1, 2) @ ph1) / B,
+                 (v0 - v1).mean(1), (ph0 - ph1).mean(1)]
+        for i, (p, gr) in enumerate(zip((W, b_v, b_h), grads)):
+            vel[i] = mu * vel[i] + lr * gr
+            p += vel[i]
+
+    bp.training.train_rbm(rbm, data, epochs=1, batch_size=B, learning_rate=lr, momentum=mu, seed=7,
+                          double_bottom_up=up, double_top_down=down)
+    torch.testing.assert_close(rbm.W, W, atol=1e-12, rtol=0)
+    torch.testing.assert_close(rbm.b_v, b_v, atol=1e-12, rtol=0)
+    torch.testing.assert_close(rbm.b_h, b_h, atol=1e-12, rtol=0)

@@ -314,11 +314,20 @@ class RBM(BoltzmannMachine):
 
 # --- pure kernels (trusted inputs) -----------------------------------------------------
 def _p_h(v, W, b_h, alive_h):  # v (R|1,B,nv), W (R,nv,nh) -> (R,B,nh)
-    return torch.sigmoid(torch.matmul(v, W) + b_h.unsqueeze(1)) * alive_h.unsqueeze(1)
+    p = _affine(v, W, b_h).sigmoid_()
+    if not bool(alive_h.all()):  # skip the multiply in the common case: no unit removed
+        p.mul_(alive_h.unsqueeze(1))
+    return p
 
 
 def _p_v(h, W, b_v):  # h (R|1,B,nh) -> (R,B,nv)
-    return torch.sigmoid(torch.matmul(h, W.transpose(1, 2)) + b_v.unsqueeze(1))
+    return _affine(h, W.transpose(1, 2), b_v).sigmoid_()
+
+
+def _affine(x, W, b):  # x (R|1,B,n), W (R,n,m), b (R,m) -> x W + b, (R,B,m)
+    if x.shape[0] == W.shape[0]:
+        return torch.baddbmm(b.unsqueeze(1), x, W)  # bias add fused into the GEMM
+    return torch.matmul(x, W) + b.unsqueeze(1)
 
 
 def _free_energy(v, W, b_v, b_h, alive_h):  # v (R|1,B,nv) -> (R,B)

@@ -148,11 +148,11 @@ def train_rbm(
     thetaT = theta.transpose(1, 2)                       # view: follows in-place updates
     vel = torch.zeros_like(theta)
     up = torch.ones(1, nv + 1, 1, dtype=dt, device=dev)
-    down = torch.ones(1, 1, nh + 1, dtype=dt, device=dev)
+    down = torch.ones(1, nh + 1, 1, dtype=dt, device=dev)   # scales the hidden rows of θᵀ
     if double_bottom_up:
         up[:, :nv] = 2.0
     if double_top_down:
-        down[:, :, :nh] = 2.0
+        down[:, :nh] = 2.0
 
     chains = None
     if persistent:
