@@ -9,12 +9,16 @@ __version__ = "0.1.0"
 
 from . import errors
 from .errors import BmpruneError, CheckpointError, ConfigError, DataError, EnumerationError, ShapeError
-from .models import RBM, load_model, save_model
+from .models import DBM, RBM, load_model, receptive_field_mask, save_model
 from .sampling import iter_samples, sample
 from . import training
+from . import fisher, pruning
+from . import data
+from . import evaluation, experiments
+from .experiments import run
 
 __all__ = [
     "__version__", "errors", "BmpruneError", "CheckpointError", "ConfigError", "DataError",
-    "EnumerationError", "ShapeError", "RBM", "load_model", "save_model", "sample", "iter_samples",
-    "training",
+    "EnumerationError", "ShapeError", "RBM", "DBM", "receptive_field_mask", "load_model", "save_model", "sample", "iter_samples",
+    "training", "fisher", "pruning", "data", "evaluation", "experiments", "run",
 ]

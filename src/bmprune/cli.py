@@ -101,6 +101,143 @@ def data_info(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------------------------
+# bmprune run | presets | demo
+# --------------------------------------------------------------------------------------------
+class _RichProgress:
+    """Turns runner events into Rich progress bars (stages of the study, epochs of training)."""
+
+    def __init__(self, console, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.quiet = quiet
+        self.console = console
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            console=console, disable=quiet, transient=False)
+        self.stages = None
+        self.detail = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def __call__(self, event: str, **info) -> None:
+        if event == "resume":
+            self._log(f"resuming: {info['done']} of {info['total']} stages already done")
+        elif event == "stage":
+            if self.stages is None:
+                self.stages = self.bar.add_task("study", total=info["total"], completed=info["index"])
+                self.detail = self.bar.add_task("", total=None)
+            self.bar.update(self.stages, completed=info["index"],
+                            description=f"iteration {info['iteration']} · {info['stage']}")
+            self.bar.update(self.detail, description="  working", completed=0, total=None)
+        elif event == "epoch":
+            i = info["info"]
+            self.bar.update(self.detail, description=f"  {info['phase']} epoch {info['epoch'] + 1}",
+                            completed=info["epoch"] + 1)
+        elif event == "done":
+            if self.stages is not None:
+                self.bar.update(self.stages, completed=self.bar.tasks[self.stages].total, description="study done")
+                self.bar.update(self.detail, visible=False)
+
+    def _log(self, msg: str) -> None:
+        if self.quiet:
+            print(msg, flush=True)
+        else:
+            self.console.print(msg)
+
+
+def _run_study(config, out: Path | None, seeds, criteria, iterations, device, quiet) -> Path:
+    from rich.console import Console
+
+    from .errors import BmpruneError
+    from .experiments import run
+
+    console = Console(stderr=True)
+    crit = [c.strip() for c in criteria.split(",")] if criteria else None
+    try:
+        with _RichProgress(console, quiet) as progress:
+            result = run(config, out, seeds=seeds, criteria=crit, iterations=iterations, device=device,
+                         progress=progress)
+    except BmpruneError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"finished in {result.seconds:.0f} s; results in [bold]{result.out_dir}[/bold]")
+    try:
+        from .report import write_report
+    except ImportError:   # the report module arrives with the figures
+        return result.out_dir
+    path = write_report(result.out_dir)
+    console.print(f"report: [bold]{path}[/bold]")
+    return result.out_dir
+
+
+@app.command("run")
+def run_cmd(
+    config: Annotated[str, typer.Argument(help="A preset name (see `bmprune presets`) or a config.toml path.")],
+    seeds: Annotated[int | None, typer.Option(help="Number of seeds (replicas per criterion).")] = None,
+    criteria: Annotated[str | None, typer.Option(help="Comma-separated criteria, e.g. variance_fi,random_weights.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Pruning iterations.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="Run directory; an existing one of the same config is resumed.")] = None,
+    quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,
+) -> None:
+    """Run (or resume) a pruning study and write its run directory."""
+    _run_study(config, out, seeds, criteria, iterations, device, quiet)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `bmprune run`.")],
+) -> None:
+    """Regenerate a run's figures (figures/*.png) and report.md from its metrics and checkpoints."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from .errors import BmpruneError
+    from .report import write_report
+
+    try:
+        path = write_report(run_dir)
+    except BmpruneError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(str(path))
+
+
+@app.command()
+def presets() -> None:
+    """List the presets with what they run and how long they take."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .experiments import PRESETS, get_preset
+
+    table = Table(show_lines=True)
+    table.add_column("preset", no_wrap=True, style="bold")
+    for col in ("model", "criteria × seeds", "description", "expected time"):
+        table.add_column(col)
+    for name in PRESETS:
+        c = get_preset(name)
+        sizes = "–".join(str(n) for n in c.model.hidden)
+        table.add_row(name, f"{c.model.kind.upper()} {c.data.source} → {sizes}",
+                      f"{len(c.pruning.criteria)} × {c.seeds}", c.description, c.expected_time)
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: a fresh one under runs/).")] = None,
+    quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,
+) -> None:
+    """A small study on embedded data (no download): minutes on a laptop CPU; writes a report."""
+    _run_study("demo", out, None, None, None, "cpu", quiet)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

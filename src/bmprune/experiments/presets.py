@@ -1,0 +1,135 @@
+"""Named study presets (DESIGN.md §Command line): the paper's two experiments and quick ones.
+
+Each preset is a small dict of overrides on nothing (every value spelled out), validated into
+a :class:`~bmprune.experiments.config.StudyConfig`. A description says where a value comes from
+the original code rather than the paper's text, and the expected time on a 2-core CPU and on
+a GPU.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .config import StudyConfig, load_config
+
+ALL_CRITERIA_RBM = ["variance_fi", "heuristic_fi", "eigenvector_fi", "anti_fi", "weight_magnitude",
+                    "random_weights", "random_units"]
+ALL_CRITERIA_DBM = ["variance_fi", "heuristic_fi", "anti_fi", "weight_magnitude", "random_weights", "random_units"]
+
+_MOMENTUM_MNIST = {"values": [0.5, 0.9], "boundaries": [5]}
+
+PRESETS: dict[str, dict] = {
+    "paper-rbm-cifar": {
+        "name": "paper-rbm-cifar",
+        "description": (
+            "The paper's CIFAR-10 experiment (Table 1, Figs 1–2): 13×70 RBMs on 90,000 13-pixel "
+            "circular patches, CD-1 with batch size 1, 2 epochs at learning rates 0.1 then 0.01, "
+            "momentum 0.9; 3 iterations of 50 % weight pruning, each followed by 2 epochs of "
+            "retraining; importance from 90,000 independent chains × 200 Gibbs sweeps; exact KL "
+            "before and after retraining. All values from the paper's text."),
+        "expected_time": "about 25 min on a 2-core CPU for 7 criteria × 10 seeds; a few minutes on a GPU",
+        "data": {"source": "cifar_patches", "radius": 2.1, "n_patches": 90_000},
+        "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
+        "train": {"epochs": 2, "batch_size": 1, "learning_rate": [0.1, 0.01], "momentum": 0.9},
+        "retrain": {"epochs": 2, "batch_size": 1, "learning_rate": [0.1, 0.01], "momentum": 0.9},
+        "sampling": {"n_samples": 90_000, "mode": "independent", "steps": 200},
+        "pruning": {"criteria": ALL_CRITERIA_RBM, "percent": 50.0, "iterations": 3},
+        "evaluation": {"exact": True, "sampled_patterns": True},
+        "seeds": 10,
+    },
+    "paper-dbm-mnist": {
+        "name": "paper-dbm-mnist",
+        "description": (
+            "The paper's MNIST experiment (Figs 3–4): 400–400–676 DBMs, 5×5 receptive fields on "
+            "20×20 digits; greedy CD-1 pre-training (20 epochs each, batch 1, geometric learning "
+            "rates 0.01→1e-4 and 0.1→1e-4, momentum 0.5 then 0.9 from epoch 5), then 20 epochs of "
+            "joint mean-field + PCD training with 100 persistent chains (paper text; the original "
+            "code used 1,000) at the original code's geometric 0.1→1e-4 rate (the paper states "
+            "none); 10 iterations pruning 10 % of W1 and 25 % of W2, each followed by 10 epochs of "
+            "joint retraining with batch 10 (learning rate: the code's schedule over 10 epochs); "
+            "60,000 samples from 1,000 persistent chains thinned by 200 sweeps."),
+        "expected_time": "days on a 2-core CPU (use a reduced variant); about an hour on one GPU",
+        "data": {"source": "mnist"},
+        "model": {"kind": "dbm", "hidden": [400, 676], "receptive_field": 5, "visible_bias": -1.0,
+                  "hidden_bias": -2.0},
+        "pretrain": [
+            {"epochs": 20, "batch_size": 1, "learning_rate": {"geometric": [0.01, 1e-4]}, "momentum": _MOMENTUM_MNIST},
+            {"epochs": 20, "batch_size": 1, "learning_rate": {"geometric": [0.1, 1e-4]}, "momentum": _MOMENTUM_MNIST},
+        ],
+        "train": {"epochs": 20, "batch_size": 1, "learning_rate": {"geometric": [0.1, 1e-4]},
+                  "momentum": _MOMENTUM_MNIST, "persistent": True, "n_chains": 100, "max_norm": 6.0},
+        "retrain": {"epochs": 10, "batch_size": 10, "learning_rate": {"geometric": [0.1, 1e-4]},
+                    "momentum": _MOMENTUM_MNIST, "persistent": True, "n_chains": 100, "max_norm": 6.0},
+        "sampling": {"n_samples": 60_000, "mode": "persistent", "n_chains": 1000, "steps": 200},
+        "pruning": {"criteria": ALL_CRITERIA_DBM, "percent": [10.0, 25.0], "iterations": 10},
+        "evaluation": {"exact": False, "encoding": True, "generation": True},
+        "seeds": 10,
+    },
+    "quick-rbm": {
+        "name": "quick-rbm",
+        "description": (
+            "A fast version of the CIFAR experiment on embedded data: 13×70 RBMs on 20,000 "
+            "circular patches of scikit-learn's sample photographs, batch size 10 (the paper: 1), "
+            "3 epochs; 3 iterations of 50 % pruning; 20,000 samples × 50 sweeps."),
+        "expected_time": "about 1 min on a 2-core CPU for all criteria × 3 seeds",
+        "data": {"source": "photo_patches", "radius": 2.1, "n_patches": 20_000},
+        "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
+        "train": {"epochs": 3, "batch_size": 10, "learning_rate": [0.1, 0.05, 0.01], "momentum": 0.9},
+        "retrain": {"epochs": 2, "batch_size": 10, "learning_rate": [0.05, 0.01], "momentum": 0.9},
+        "sampling": {"n_samples": 20_000, "mode": "independent", "steps": 50},
+        "pruning": {"criteria": ALL_CRITERIA_RBM, "percent": 50.0, "iterations": 3},
+        "evaluation": {"exact": True, "sampled_patterns": True},
+        "seeds": 3,
+    },
+    "quick-dbm": {
+        "name": "quick-dbm",
+        "description": (
+            "A fast version of the MNIST experiment on embedded data: 64–64–100 DBMs with 3×3 "
+            "receptive fields on binarised scikit-learn 8×8 digits; short pre-training and joint "
+            "training (batch 10); 3 iterations pruning 10 % of W1 and 25 % of W2; encoding and "
+            "generation measured with the paper's classifiers."),
+        "expected_time": "about 2 min on a 2-core CPU for all criteria × 3 seeds",
+        "data": {"source": "digits"},
+        "model": {"kind": "dbm", "hidden": [64, 100], "receptive_field": 3, "visible_bias": -1.0,
+                  "hidden_bias": -2.0},
+        "pretrain": [
+            {"epochs": 10, "batch_size": 10, "learning_rate": 0.05, "momentum": _MOMENTUM_MNIST},
+            {"epochs": 10, "batch_size": 10, "learning_rate": 0.05, "momentum": _MOMENTUM_MNIST},
+        ],
+        "train": {"epochs": 10, "batch_size": 10, "learning_rate": {"geometric": [0.02, 1e-3]},
+                  "momentum": _MOMENTUM_MNIST, "persistent": True, "n_chains": 100, "max_norm": 6.0},
+        "retrain": {"epochs": 5, "batch_size": 10, "learning_rate": {"geometric": [0.01, 1e-3]},
+                    "momentum": 0.9, "persistent": True, "n_chains": 100, "max_norm": 6.0},
+        "sampling": {"n_samples": 2000, "mode": "persistent", "n_chains": 200, "steps": 20},
+        "pruning": {"criteria": ALL_CRITERIA_DBM, "percent": [10.0, 25.0], "iterations": 3},
+        "evaluation": {"exact": False, "encoding": True, "generation": True},
+        "seeds": 3,
+    },
+    "demo": {
+        "name": "demo",
+        "description": (
+            "The demo: 13×70 RBMs on circular patches of scikit-learn's photographs, 4 criteria × "
+            "3 seeds, 3 iterations of 50 % pruning with retraining, exact KL. Shows the paper's "
+            "central effect: Fisher-information pruning disconnects far more hidden units than "
+            "|w| or random pruning at equal weight counts."),
+        "expected_time": "about 1 min on a 2-core CPU",
+        "data": {"source": "photo_patches", "radius": 2.1, "n_patches": 20_000},
+        "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
+        "train": {"epochs": 3, "batch_size": 10, "learning_rate": [0.1, 0.05, 0.01], "momentum": 0.9},
+        "retrain": {"epochs": 2, "batch_size": 10, "learning_rate": [0.05, 0.01], "momentum": 0.9},
+        "sampling": {"n_samples": 10_000, "mode": "independent", "steps": 30},
+        "pruning": {"criteria": ["variance_fi", "heuristic_fi", "weight_magnitude", "random_weights"],
+                    "percent": 50.0, "iterations": 3},
+        "evaluation": {"exact": True, "sampled_patterns": True},
+        "seeds": 3,
+    },
+}
+
+
+def get_preset(name: str) -> StudyConfig:
+    """The validated preset ``name``. Raises ConfigError listing the presets when unknown."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return load_config(PRESETS[name])
+
+
+__all__ = ["PRESETS", "get_preset"]
