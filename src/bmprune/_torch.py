@@ -71,7 +71,35 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torc
     2.13, 2 cores) and itself 2–3× faster than ``torch.bernoulli``. Same generator state →
     same samples.
     """
-    return (uniform(p.shape, generator, p.dtype, p.device) < p).to(p.dtype)
+    u = uniform(p.shape, generator, p.dtype, p.device)
+    return torch.lt(u, p, out=u)      # 0/1 written over the uniforms: no second allocation
+
+
+class UniformPool:
+    """Uniforms drawn in large blocks and served in slices, for loops of many tiny draws.
+
+    Batch-1 training needs two small Bernoulli draws per update; one RNG call per draw would
+    dominate its cost. The pool draws ``(n_rows, block)`` uniforms at a time from
+    :func:`uniform` (lazily, on the first :meth:`bernoulli`) and hands out consecutive slices,
+    so the stream is a pure function of the generator's state at the first draw.
+    """
+
+    def __init__(self, generator: torch.Generator | None, n_rows: int, dtype=torch.float32,
+                 device="cpu", block: int = 2**14) -> None:
+        self.g, self.rows, self.dtype, self.device, self.block = generator, n_rows, dtype, device, block
+        self.buf: torch.Tensor | None = None
+        self.pos = 0
+
+    def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
+        """Binary samples with probabilities ``p`` of shape (n_rows, B, n), dtype of the pool."""
+        R, B, n = p.shape
+        m = B * n
+        if self.buf is None or self.pos + m > self.buf.shape[1]:
+            self.buf = uniform((self.rows, max(self.block, m)), self.g, self.dtype, self.device)
+            self.pos = 0
+        u = self.buf[:, self.pos:self.pos + m].view(R, B, n)
+        self.pos += m
+        return torch.lt(u, p, out=u)
 
 
 _NUMPY_STREAMS: "weakref.WeakKeyDictionary[torch.Generator, np.random.Generator]" = weakref.WeakKeyDictionary()

@@ -129,6 +129,11 @@ class _RichProgress:
         if event == "resume":
             self._log(f"resuming: {info['done']} of {info['total']} stages already done")
         elif event == "stage":
+            if self.quiet:
+                import time as _time
+                self._log(f"{_time.strftime('%H:%M:%S')} stage {info['index'] + 1}/{info['total']}: "
+                          f"iteration {info['iteration']} · {info['stage']}")
+                return
             if self.stages is None:
                 self.stages = self.bar.add_task("study", total=info["total"], completed=info["index"])
                 self.detail = self.bar.add_task("", total=None)
@@ -136,7 +141,8 @@ class _RichProgress:
                             description=f"iteration {info['iteration']} · {info['stage']}")
             self.bar.update(self.detail, description="  working", completed=0, total=None)
         elif event == "epoch":
-            i = info["info"]
+            if self.detail is None:   # quiet: stage lines only
+                return
             self.bar.update(self.detail, description=f"  {info['phase']} epoch {info['epoch'] + 1}",
                             completed=info["epoch"] + 1)
         elif event == "done":

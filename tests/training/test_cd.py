@@ -120,7 +120,7 @@ def test_cd1_epoch_equals_manual_update_with_momentum_and_doubling(up, down):
     # augmented shapes) and checks one epoch of two batches: the CD-1 gradient, classical
     # momentum (velocity ← μ·velocity + lr·grad; θ += velocity) and the doubled inputs,
     # with n_visible ≠ n_hidden so a transposed scaling cannot pass.
-    from bmprune._torch import bernoulli, make_generator
+    from bmprune._torch import UniformPool, make_generator
 
     rng = np.random.default_rng(0)
     R, N, nv, nh, B = 2, 6, 5, 3, 3
@@ -132,13 +132,14 @@ def test_cd1_epoch_equals_manual_update_with_momentum_and_doubling(up, down):
 
     g = make_generator(7)
     order = torch.argsort(torch.rand(R, N, generator=g), dim=1)
+    pool = UniformPool(g, R, torch.float64)
     vel = [torch.zeros_like(W), torch.zeros_like(b_v), torch.zeros_like(b_h)]
     for start in (0, B):
         v0 = data[order[:, start:start + B]]                                     # (R, B, nv)
         ph0 = torch.sigmoid(b_h[:, None] + su * v0 @ W)
-        h0 = bernoulli(torch.cat([ph0, torch.ones(R, B, 1, dtype=torch.float64)], 2), g)[..., :nh]
+        h0 = pool.bernoulli(torch.cat([ph0, torch.ones(R, B, 1, dtype=torch.float64)], 2))[..., :nh]
         pv1 = torch.sigmoid(b_v[:, None] + sd * h0 @ W.transpose(1, 2))
-        v1 = bernoulli(torch.cat([pv1, torch.ones(R, B, 1, dtype=torch.float64)], 2), g)[..., :nv]
+        v1 = pool.bernoulli(torch.cat([pv1, torch.ones(R, B, 1, dtype=torch.float64)], 2))[..., :nv]
         ph1 = torch.sigmoid(b_h[:, None] + su * v1 @ W)
         grads = [(v0.transpose(1, 2) @ ph0 - v1.transpose(1, 2) @ ph1) / B,
                  (v0 - v1).mean(1), (ph0 - ph1).mean(1)]

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from ..errors import DataError
 
 
-def top_features(model, x, chunk: int = 10_000) -> list[np.ndarray]:
+def top_features(model, x, chunk: int = 10_000, mf_max_iter: int = 50) -> list[np.ndarray]:
     """Top-layer features per replica, dead units dropped: a list of R arrays (N, n_alive_r), float32.
 
     RBM: p(h | v); DBM: ``model.transform(v)`` (mean field). Computed in chunks of images.
@@ -26,7 +26,7 @@ def top_features(model, x, chunk: int = 10_000) -> list[np.ndarray]:
     out = []
     for start in range(0, len(xt), chunk):
         xb = xt[start:start + chunk].to(model.device)
-        f = model.transform(xb) if hasattr(model, "transform") else model.p_h_given_v(xb)
+        f = model.transform(xb, max_iter=mf_max_iter) if hasattr(model, "transform") else model.p_h_given_v(xb)
         out.append(f.float().cpu())
     feats = torch.cat(out, dim=1)                                # (R, N, n_top)
     alive = model.alive[-1].cpu()
@@ -50,7 +50,7 @@ def classification_error(train_x, y_train, test_x, y_test, *, C: float = 1.0, ma
 
 
 def encoding_error(model, train, test, *, C: float = 1.0, max_iter: int = 200,
-                   n_train: int | None = None, seed: int = 0) -> np.ndarray:
+                   n_train: int | None = None, seed: int = 0, mf_max_iter: int = 50) -> np.ndarray:
     """Encoding error per replica (R,) (SPEC §6).
 
     Parameters
@@ -60,6 +60,7 @@ def encoding_error(model, train, test, *, C: float = 1.0, max_iter: int = 200,
     C : inverse regularisation (paper: 1)
     max_iter : lbfgs iterations
     n_train : fit on a seeded random subset of this many training images (None: all)
+    mf_max_iter : mean-field iterations for DBM features (stops earlier at tolerance 1e-7)
 
     Raises
     ------
@@ -71,8 +72,8 @@ def encoding_error(model, train, test, *, C: float = 1.0, max_iter: int = 200,
     idx = np.arange(len(train.x))
     if n_train is not None and n_train < len(idx):
         idx = np.sort(np.random.default_rng(seed).choice(idx, n_train, replace=False))
-    f_train = top_features(model, train.x[idx])
-    f_test = top_features(model, test.x)
+    f_train = top_features(model, train.x[idx], mf_max_iter=mf_max_iter)
+    f_test = top_features(model, test.x, mf_max_iter=mf_max_iter)
     return np.array([classification_error(a, train.y[idx], b, test.y, C=C, max_iter=max_iter)
                      for a, b in zip(f_train, f_test)])
 

@@ -91,6 +91,7 @@ class TrainConfig(_Strict):
     persistent: bool = False
     n_chains: int | None = Field(None, ge=1)
     max_norm: float | None = Field(6.0, gt=0, description="DBM joint training only")
+    mf_max_iter: int = Field(50, ge=1, description="DBM: mean-field iterations per positive phase (SPEC §2: 50)")
 
     def kwargs(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "batch_size": self.batch_size,
@@ -145,6 +146,8 @@ class EvaluationConfig(_Strict):
     encoding: bool = False
     generation: bool = False
     sample_after_pruning: bool = Field(False, description="also draw model samples right after pruning")
+    encoding_after_pruning: bool = Field(True, description="also measure the encoding error right after pruning")
+    mf_max_iter: int = Field(50, ge=1, description="DBM: mean-field iterations for the encoding features")
     encoding_C: float = 1.0
     generation_C: float = 0.1
     classifier_max_iter: int = 200

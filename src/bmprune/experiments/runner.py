@@ -133,7 +133,7 @@ def _rbm_train_kwargs(t: TrainConfig) -> dict[str, Any]:
 
 
 def _dbm_train_kwargs(t: TrainConfig) -> dict[str, Any]:
-    kw = {**t.kwargs(), "k": t.k, "max_norm": t.max_norm}
+    kw = {**t.kwargs(), "k": t.k, "max_norm": t.max_norm, "mf_max_iter": t.mf_max_iter}
     if t.n_chains is not None:
         kw["n_chains"] = t.n_chains
     return kw
@@ -258,10 +258,11 @@ class Study:
             log_z = model.log_partition()
             rows.add("exact_kl", exact_kl(model, self.train.x, log_z))
             rows.add("exact_log_likelihood", exact_log_likelihood(model, self.train.x, log_z))
-        if ev.encoding:
+        if ev.encoding and (stage != "pruned" or ev.encoding_after_pruning):
             rows.add("encoding_error", encoding_error(model, self.train, self.test, C=ev.encoding_C,
                                                       max_iter=ev.classifier_max_iter,
-                                                      n_train=ev.classifier_n_train, seed=self.cfg.seed))
+                                                      n_train=ev.classifier_n_train, seed=self.cfg.seed,
+                                                      mf_max_iter=ev.mf_max_iter))
         stats = self._sample(model, rows, stage_seed(self.cfg.seed, iteration, "sampled")) if sample else None
         return rows.rows, stats
 

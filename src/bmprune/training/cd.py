@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .._torch import as_binary, bernoulli, make_generator
+from .._torch import UniformPool, as_binary, bernoulli, make_generator
 from ..errors import ConfigError
 from .schedules import Schedule, resolve
 
@@ -161,13 +161,14 @@ def train_rbm(
         chains = x_aug.expand(R, -1, -1)[torch.arange(R, device=dev).unsqueeze(1), pick].clone()  # (R, C, nv+1)
 
     result = TrainResult()
+    pool = UniformPool(g, R, dt, dev)     # the update loop's Bernoulli draws
     rows = torch.arange(R, device=dev).unsqueeze(1)
     block = max(batch_size, (_GATHER_ELEMENTS // (R * (nv + 1))) // batch_size * batch_size)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         lr, mu = lrs[epoch], mus[epoch]
         order = torch.argsort(torch.rand(R, N, generator=g, device=dev), dim=1)   # (R, N)
-        chains = _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, g, lr, mu,
+        chains = _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, pool, lr, mu,
                         batch_size, k, persistent, double_bottom_up, double_top_down)
         _write_back(rbm, theta)
         if not torch.isfinite(theta).all():
@@ -184,7 +185,7 @@ def train_rbm(
 
 
 @torch.inference_mode()  # no autograd bookkeeping in the hot loop; only in-place updates leave it
-def _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, g, lr, mu,
+def _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, pool, lr, mu,
            batch_size, k, persistent, double_bottom_up, double_top_down):
     """One pass over every replica's shuffled data; updates θ and the velocity in place."""
     R, N = order.shape
@@ -199,14 +200,14 @@ def _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block
             ph0 = torch.sigmoid(torch.bmm(v0, th_up))                          # (R, B, nh+1)
             if persistent:
                 vk = chains
-                h = bernoulli(torch.sigmoid(torch.bmm(vk, th_up)), generator=g)
+                h = pool.bernoulli(torch.sigmoid(torch.bmm(vk, th_up)))
             else:
-                h = bernoulli(ph0, generator=g)
+                h = pool.bernoulli(ph0)
             for step in range(k):
-                vk = bernoulli(torch.sigmoid(torch.bmm(h, th_down)), generator=g)
+                vk = pool.bernoulli(torch.sigmoid(torch.bmm(h, th_down)))
                 phk = torch.sigmoid(torch.bmm(vk, th_up))
                 if step + 1 < k:
-                    h = bernoulli(phk, generator=g)
+                    h = pool.bernoulli(phk)
             if persistent:
                 chains = vk
             # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model); θ += mask ⊙ velocity.
