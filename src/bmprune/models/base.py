@@ -89,6 +89,26 @@ class BoltzmannMachine:
             raise IndexError(f"replica {r} out of range for a population of {self.n_replicas}")
         return self.replicas([r])
 
+    # --- persistence ------------------------------------------------------------------
+    def save(self, path, metadata: dict[str, str] | None = None) -> None:
+        """Save to a safetensors file with JSON metadata (see :func:`bmprune.models.io.save_model`)."""
+        from .io import save_model
+        save_model(self, path, metadata)
+
+    @classmethod
+    def load(cls, path, device=None):
+        """Load a model saved by :meth:`save`.
+
+        Raises ``CheckpointError`` for a missing, corrupt or foreign file, or one holding
+        another kind of model (e.g. a DBM asked of ``RBM.load``).
+        """
+        from ..errors import CheckpointError
+        from .io import load_model
+        model = load_model(path, device=device)
+        if not isinstance(model, cls):
+            raise CheckpointError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
     def __repr__(self) -> str:
         sizes = "-".join(str(n) for n in self.layer_sizes)
         return f"{type(self).__name__}({sizes}, n_replicas={self.n_replicas}, device={self.device})"

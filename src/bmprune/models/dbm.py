@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .._torch import as_binary, bernoulli, make_generator
-from ..errors import CheckpointError, ConfigError, DataError, ShapeError
+from ..errors import ConfigError, DataError, ShapeError
 from .base import BoltzmannMachine
 from .enumeration import check_enumerable, iter_binary_states
 from .rbm import _bias_tensor, _mask_tensor
@@ -401,21 +401,6 @@ class DBM(BoltzmannMachine):
                 val += (F.softplus(inp) * self.alive[m].unsqueeze(1)).sum(-1)
             parts.append(torch.logsumexp(val.masked_fill(dead_on, -math.inf), dim=-1))
         return torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)
-
-    # --- persistence ------------------------------------------------------------------
-    def save(self, path, metadata: dict[str, str] | None = None) -> None:
-        """Save to a safetensors file (see :func:`bmprune.models.io.save_model`)."""
-        from .io import save_model
-        save_model(self, path, metadata)
-
-    @classmethod
-    def load(cls, path, device=None) -> "DBM":
-        """Load a DBM saved by :meth:`save`. Raises ``CheckpointError`` (also for an RBM file)."""
-        from .io import load_model
-        model = load_model(path, device=device)
-        if not isinstance(model, cls):
-            raise CheckpointError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
 
 
 # --- pure kernels (trusted inputs: states (R, B, n_l), biases with dead units at _DEAD_BIAS) ---

@@ -296,21 +296,6 @@ class RBM(BoltzmannMachine):
         f = _free_energy(v, self.W.double(), self.b_v.double(), self.b_h.double(), self.alive[1])
         return -f - log_z.unsqueeze(-1)
 
-    # --- persistence ------------------------------------------------------------------
-    def save(self, path, metadata: dict[str, str] | None = None) -> None:
-        """Save to a safetensors file (see :func:`bmprune.models.io.save_model`)."""
-        from .io import save_model
-        save_model(self, path, metadata)
-
-    @classmethod
-    def load(cls, path, device=None) -> "RBM":
-        from .io import load_model
-        model = load_model(path, device=device)
-        if not isinstance(model, cls):
-            from ..errors import CheckpointError
-            raise CheckpointError(f"{path} holds a {type(model).__name__}, not an {cls.__name__}")
-        return model
-
 
 # --- pure kernels (trusted inputs) -----------------------------------------------------
 def _p_h(v, W, b_h, alive_h):  # v (R|1,B,nv), W (R,nv,nh) -> (R,B,nh)

@@ -93,6 +93,17 @@ def _nan0(x) -> np.ndarray:
     return np.nan_to_num(np.asarray(x, dtype=float), nan=0.0)
 
 
+def _plot_criteria(ax, v, crits, scale: float = 1.0) -> None:
+    """Mean ± s.d. against remaining weights, one line per criterion (in the fixed colours)."""
+    for c in crits:
+        vc = v[v["criterion"] == c].copy()
+        if vc.empty:
+            continue
+        vc["mean"] *= scale
+        vc["sd"] *= scale
+        _errorbar(ax, vc["weights"].to_numpy(), vc, c)
+
+
 def _errorbar(ax, x, s: pd.DataFrame, crit: str, **kw) -> None:
     st = criterion_style(crit)
     ax.errorbar(x, s["mean"].to_numpy(), yerr=_nan0(s["sd"]), color=st["color"], marker=st["marker"],
@@ -405,13 +416,7 @@ def fig3_pruning(metrics: pd.DataFrame, config=None, *, disconnected: Mapping[st
             v = versus_weights(metrics, "alive_units", k)
             name = "h" if len(layers_of(metrics, "alive_units")) == 2 else f"h{k}"
             ylabel, title, scale = f"alive {name} units (units)", f"alive units, hidden layer {k}", 1.0
-        for c in crits:
-            vc = v[v["criterion"] == c].copy()
-            if vc.empty:
-                continue
-            vc["mean"] *= scale
-            vc["sd"] *= scale
-            _errorbar(ax, vc["weights"].to_numpy(), vc, c)
+        _plot_criteria(ax, v, crits, scale)
         if kind == "encoding":
             base = metrics[(metrics["stage"] == "baseline") & (metrics["criterion"] == "raw_pixels")
                            & (metrics["metric"] == "encoding_error")]["value"]
@@ -484,13 +489,7 @@ def fig4_generation(metrics: pd.DataFrame, config=None, *, samples: Mapping[str,
             ("generation_entropy", 1.0, "diversity (nats; entropy of classes)", "(b) diversity of generated digits")]
     for ax, (m, scale, ylabel, title) in zip(axs, spec):
         v = versus_weights(metrics, m)
-        for c in crits:
-            vc = v[v["criterion"] == c].copy()
-            if vc.empty:
-                continue
-            vc["mean"] *= scale
-            vc["sd"] *= scale
-            _errorbar(ax, vc["weights"].to_numpy(), vc, c)
+        _plot_criteria(ax, v, crits, scale)
         for name, ls, lab in (("test_digits", "--", "test digits (baseline)"),
                               ("random_patterns", ":", "random patterns (baseline)")):
             b = base[(base["criterion"] == name) & (base["metric"] == m)]["value"]
