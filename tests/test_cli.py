@@ -31,7 +31,7 @@ def test_run_a_config_file_then_resume(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(tomli_w.dumps(load_config(TINY).model_dump(mode="json", exclude_none=True)))
     out = tmp_path / "run"
-    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--iterations", "1"])
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--iterations", "1", "--threads", "1"])
     assert res.exit_code == 0, res.output
     assert (out / "metrics.parquet").exists()
     assert "results in" in res.output

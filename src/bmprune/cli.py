@@ -104,6 +104,10 @@ def data_info(
 # --------------------------------------------------------------------------------------------
 # bmprune run | presets | demo
 # --------------------------------------------------------------------------------------------
+_THREADS_HELP = ("CPU threads for torch (default: torch's choice). Use 1 when other jobs share the "
+                 "cores: small batched kernels slow down many-fold when threads are oversubscribed.")
+
+
 class _RichProgress:
     """Turns runner events into Rich progress bars (stages of the study, epochs of training)."""
 
@@ -157,8 +161,12 @@ class _RichProgress:
             self.console.print(msg)
 
 
-def _run_study(config, out: Path | None, seeds, criteria, iterations, device, quiet) -> Path:
+def _run_study(config, out: Path | None, seeds, criteria, iterations, device, quiet, threads=None) -> Path:
     from rich.console import Console
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
 
     from .errors import BmpruneError
     from .experiments import run
@@ -191,9 +199,10 @@ def run_cmd(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="Run directory; an existing one of the same config is resumed.")] = None,
     quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help=_THREADS_HELP)] = None,
 ) -> None:
     """Run (or resume) a pruning study and write its run directory."""
-    _run_study(config, out, seeds, criteria, iterations, device, quiet)
+    _run_study(config, out, seeds, criteria, iterations, device, quiet, threads)
 
 
 @app.command("report")
@@ -239,9 +248,10 @@ def presets() -> None:
 def demo(
     out: Annotated[Path | None, typer.Option(help="Run directory (default: a fresh one under runs/).")] = None,
     quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help=_THREADS_HELP)] = None,
 ) -> None:
     """A small study on embedded data (no download): minutes on a laptop CPU; writes a report."""
-    _run_study("demo", out, None, None, None, "cpu", quiet)
+    _run_study("demo", out, None, None, None, "cpu", quiet, threads)
 
 
 def main() -> None:  # pragma: no cover - console entry
