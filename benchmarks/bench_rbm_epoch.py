@@ -46,7 +46,10 @@ def main():
     ap.add_argument("--sklearn-patterns", type=int, default=90_000,
                     help="patterns for the sklearn side of (b); its time is scaled to 90,000")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
 
     a = time_bmprune(784, 500, 1, 60_000, 100, args.device)
