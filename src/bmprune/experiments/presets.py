@@ -17,6 +17,14 @@ ALL_CRITERIA_DBM = ["variance_fi", "heuristic_fi", "anti_fi", "weight_magnitude"
 
 _MOMENTUM_MNIST = {"values": [0.5, 0.9], "boundaries": [5]}
 
+# The embedded-data RBM study shared by quick-rbm and demo (they differ in criteria and sampling).
+_PHOTO_RBM = {
+    "data": {"source": "photo_patches", "radius": 2.1, "n_patches": 20_000},
+    "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
+    "train": {"epochs": 3, "batch_size": 10, "learning_rate": [0.1, 0.05, 0.01], "momentum": 0.9},
+    "retrain": {"epochs": 2, "batch_size": 10, "learning_rate": [0.05, 0.01], "momentum": 0.9},
+}
+
 PRESETS: dict[str, dict] = {
     "paper-rbm-cifar": {
         "name": "paper-rbm-cifar",
@@ -71,10 +79,7 @@ PRESETS: dict[str, dict] = {
             "circular patches of scikit-learn's sample photographs, batch size 10 (the paper: 1), "
             "3 epochs; 3 iterations of 50 % pruning; 20,000 samples × 50 sweeps."),
         "expected_time": "about 1.5 min on a 2-core CPU for all criteria × 3 seeds (87 s of compute measured with one thread)",
-        "data": {"source": "photo_patches", "radius": 2.1, "n_patches": 20_000},
-        "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
-        "train": {"epochs": 3, "batch_size": 10, "learning_rate": [0.1, 0.05, 0.01], "momentum": 0.9},
-        "retrain": {"epochs": 2, "batch_size": 10, "learning_rate": [0.05, 0.01], "momentum": 0.9},
+        **_PHOTO_RBM,
         "sampling": {"n_samples": 20_000, "mode": "independent", "steps": 50},
         "pruning": {"criteria": ALL_CRITERIA_RBM, "percent": 50.0, "iterations": 3},
         "evaluation": {"exact": True, "sampled_patterns": True},
@@ -112,10 +117,7 @@ PRESETS: dict[str, dict] = {
             "central effect: Fisher-information pruning disconnects far more hidden units than "
             "|w| or random pruning at equal weight counts."),
         "expected_time": "about 30 s on a 2-core CPU (19 s of compute measured with one thread)",
-        "data": {"source": "photo_patches", "radius": 2.1, "n_patches": 20_000},
-        "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
-        "train": {"epochs": 3, "batch_size": 10, "learning_rate": [0.1, 0.05, 0.01], "momentum": 0.9},
-        "retrain": {"epochs": 2, "batch_size": 10, "learning_rate": [0.05, 0.01], "momentum": 0.9},
+        **_PHOTO_RBM,
         "sampling": {"n_samples": 10_000, "mode": "independent", "steps": 30},
         "pruning": {"criteria": ["variance_fi", "heuristic_fi", "weight_magnitude", "random_weights"],
                     "percent": 50.0, "iterations": 3},
