@@ -79,6 +79,8 @@ def test_same_config_resumes_as_done_and_other_config_is_refused(tiny_run):
     pd.testing.assert_frame_equal(again.metrics, tiny_run.metrics)
     with pytest.raises(bp.ConfigError, match="different config"):
         bp.run({**TINY, "seeds": 3}, tiny_run.out_dir)
+    # reworded prose is not a different study
+    bp.run({**TINY, "description": "reworded"}, tiny_run.out_dir)
 
 
 KILLER = textwrap.dedent("""

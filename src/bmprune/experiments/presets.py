@@ -34,7 +34,7 @@ PRESETS: dict[str, dict] = {
             "momentum 0.9; 3 iterations of 50 % weight pruning, each followed by 2 epochs of "
             "retraining; importance from 90,000 independent chains × 200 Gibbs sweeps; exact KL "
             "before and after retraining. All values from the paper's text."),
-        "expected_time": "about 25 min on a 2-core CPU for 7 criteria × 10 seeds; a few minutes on a GPU",
+        "expected_time": "about 1 h 20 min on a 2-core CPU for 7 criteria × 10 seeds (most of it drawing 90,000 samples × 200 sweeps per replica); GPU time not yet measured",
         "data": {"source": "cifar_patches", "radius": 2.1, "n_patches": 90_000},
         "model": {"kind": "rbm", "hidden": [70], "visible_bias": "data", "hidden_bias": -2.0},
         "train": {"epochs": 2, "batch_size": 1, "learning_rate": [0.1, 0.01], "momentum": 0.9},

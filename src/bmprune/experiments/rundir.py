@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import ConfigError
 from .config import StudyConfig, load_config
 
+_PROSE = {"description", "expected_time"}
 METRIC_COLUMNS = ["criterion", "seed", "replica", "iteration", "stage", "metric", "layer", "value"]
 
 
@@ -65,8 +66,10 @@ class RunDir:
         cfg_path = self.path / "config.toml"
         if cfg_path.exists():
             old = load_config(cfg_path)
-            if old != config:
-                diff = _differences(old.model_dump(mode="json"), config.model_dump(mode="json"))
+            # prose (description, expected time) may be reworded between versions; numbers may not
+            a, b = (c.model_dump(mode="json", exclude=_PROSE) for c in (old, config))
+            if a != b:
+                diff = _differences(a, b)
                 raise ConfigError(
                     f"{self.path} holds a run of a different config; use another --out or the same "
                     "config to resume. Differences:\n" + "\n".join(f"  {d}" for d in diff[:20]))
