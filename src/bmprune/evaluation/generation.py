@@ -47,6 +47,7 @@ class GenerationScorer:
         return acc.result()
 
     def accumulator(self) -> "_GenerationAccumulator":
+        """A streaming accumulator: ``update(v_chunk)`` repeatedly, then ``result()``."""
         return _GenerationAccumulator(self)
 
 
@@ -58,6 +59,7 @@ class _GenerationAccumulator:
         self.n = 0
 
     def update(self, v) -> None:
+        """Classify a chunk of visible samples (R, n, n_visible) and add its counts."""
         v = v.cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
         if v.ndim == 2:
             v = v[None]
@@ -71,6 +73,7 @@ class _GenerationAccumulator:
         self.n += n
 
     def result(self) -> dict[str, np.ndarray]:
+        """``generation_quality``, ``generation_entropy`` (nats), ``generation_class_ratio``: (R,) arrays."""
         freq = self.counts / self.counts.sum(-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             entropy = -np.where(freq > 0, freq * np.log(freq), 0.0).sum(-1)

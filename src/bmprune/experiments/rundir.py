@@ -46,6 +46,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def stage_key(iteration: int, stage: str) -> str:
+    """The key of a stage in ``state.json``: ``"iteration:stage"``."""
     return f"{iteration}:{stage}"
 
 
@@ -86,10 +87,12 @@ class RunDir:
         return {"completed": [], "checkpoint": None, "seconds": {}}
 
     def is_done(self, iteration: int, stage: str) -> bool:
+        """Whether the stage is recorded as completed in ``state.json``."""
         return stage_key(iteration, stage) in self.state["completed"]
 
     @property
     def finished(self) -> bool:
+        """Whether every stage of the run completed."""
         return bool(self.state.get("finished"))
 
     def complete(self, iteration: int, stage: str, rows: list[dict], checkpoint: str | None,
@@ -108,6 +111,7 @@ class RunDir:
         atomic_write_bytes(self.path / "state.json", json.dumps(self.state, indent=1).encode())
 
     def mark_finished(self, **info) -> None:
+        """Record that the run completed (plus ``info``), atomically."""
         self.state["finished"] = True
         self.state.update(info)
         atomic_write_bytes(self.path / "state.json", json.dumps(self.state, indent=1).encode())
@@ -138,6 +142,7 @@ class RunDir:
                 os.unlink(tmp)
 
     def checkpoint_path(self, iteration: int, stage: str) -> Path:
+        """Where the checkpoint of a stage is written."""
         return self.path / "checkpoints" / f"iter{iteration:02d}-{stage}.safetensors"
 
 

@@ -245,6 +245,7 @@ class Study:
         return stats
 
     def evaluate(self, model, iteration: int, stage: str, sample: bool) -> tuple[list[dict], SampleStatistics | None]:
+        """Metrics rows of one stage (SPEC §6) and, if ``sample``, the model samples' statistics (for the next pruning)."""
         rows = _Rows(self.criteria if model.n_replicas == len(self.criteria) else ["unpruned"] * model.n_replicas,
                      self.seeds if model.n_replicas == len(self.seeds) else [self.cfg.seed + s for s in range(model.n_replicas)],
                      iteration, stage)
@@ -267,6 +268,7 @@ class Study:
         return rows.rows, stats
 
     def baselines(self) -> list[dict]:
+        """Rows of the raw-pixel encoding and test-digit / random-pattern generation baselines."""
         ev = self.cfg.evaluation
         rows = []
 

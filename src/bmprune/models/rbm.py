@@ -120,18 +120,22 @@ class RBM(BoltzmannMachine):
     # --- description ------------------------------------------------------------------
     @property
     def n_visible(self) -> int:
+        """Number of visible units (int)."""
         return self.W.shape[1]
 
     @property
     def n_hidden(self) -> int:
+        """Number of hidden units (int)."""
         return self.W.shape[2]
 
     @property
     def layer_sizes(self) -> list[int]:
+        """``[n_visible, n_hidden]``."""
         return [self.n_visible, self.n_hidden]
 
     @property
     def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters (float32 by default)."""
         return self.W.dtype
 
     @property
@@ -151,9 +155,11 @@ class RBM(BoltzmannMachine):
 
     @property
     def config(self) -> dict[str, Any]:
+        """Constructor sizes, stored in checkpoints (JSON)."""
         return {"n_visible": self.n_visible, "n_hidden": self.n_hidden}
 
     def named_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor by name, each with leading replica axis R (what a checkpoint holds)."""
         return {
             "W": self.W, "b_v": self.b_v, "b_h": self.b_h, "weight_mask": self.weight_mask,
             "alive.0": self.alive[0], "alive.1": self.alive[1],

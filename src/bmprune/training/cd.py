@@ -42,6 +42,7 @@ class TrainResult:
 
     @property
     def seconds(self) -> float:
+        """Total training time over the epochs, seconds."""
         return sum(h["seconds"] for h in self.history)
 
 
