@@ -89,3 +89,16 @@ def test_accepts_tensors_and_bool():
     ds = bp.data.Dataset(x=torch.tensor([[1.0, 0.0]]), y=torch.tensor([3]))
     assert ds.x.dtype == np.uint8 and ds.y.tolist() == [3]
     assert bp.data.Dataset(x=np.array([[True, False]])).x.tolist() == [[1, 0]]
+
+
+def test_random_subset_is_seeded_ordered_and_identity_when_not_smaller():
+    import numpy as np
+
+    from bmprune.data import Dataset
+
+    ds = Dataset(x=(np.arange(40).reshape(20, 2) % 3 == 0).astype(np.uint8), y=np.arange(20) % 10)
+    a, b = ds.random_subset(7, seed=3), ds.random_subset(7, seed=3)
+    idx = np.sort(np.random.default_rng(3).choice(20, 7, replace=False))
+    np.testing.assert_array_equal(a.y, ds.y[idx])
+    np.testing.assert_array_equal(a.x, b.x)
+    assert ds.random_subset(None) is ds and ds.random_subset(20) is ds and ds.random_subset(50) is ds

@@ -293,6 +293,17 @@ class Dataset:
         meta["subset_of"] = n
         return replace(self, x=x, y=y, meta=meta)
 
+    def random_subset(self, n: int | None, seed: int = 0) -> Dataset:
+        """``n`` patterns drawn without replacement by ``numpy.random.default_rng(seed)``, kept in
+        their original order; the dataset itself when ``n`` is None or not smaller than N.
+
+        Used wherever a study works on a reduced training set (``data.n_train``, the
+        classifiers' ``classifier_n_train``), so every such subset is drawn the same way.
+        """
+        if n is None or n >= len(self):
+            return self
+        return self.subset(np.sort(np.random.default_rng(seed).choice(len(self), int(n), replace=False)))
+
     def shuffled(self, seed: int = 0) -> Dataset:
         """The patterns in a random order drawn with ``numpy.random.default_rng(seed)``."""
         perm = np.random.default_rng(seed).permutation(len(self))

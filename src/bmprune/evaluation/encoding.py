@@ -69,22 +69,18 @@ def encoding_error(model, train, test, *, C: float = 1.0, max_iter: int = 200,
     """
     if train.y is None or test.y is None:
         raise DataError("encoding error needs labelled train and test sets")
-    idx = np.arange(len(train.x))
-    if n_train is not None and n_train < len(idx):
-        idx = np.sort(np.random.default_rng(seed).choice(idx, n_train, replace=False))
-    f_train = top_features(model, train.x[idx], mf_max_iter=mf_max_iter)
+    train = train.random_subset(n_train, seed)
+    f_train = top_features(model, train.x, mf_max_iter=mf_max_iter)
     f_test = top_features(model, test.x, mf_max_iter=mf_max_iter)
-    return np.array([classification_error(a, train.y[idx], b, test.y, C=C, max_iter=max_iter)
+    return np.array([classification_error(a, train.y, b, test.y, C=C, max_iter=max_iter)
                      for a, b in zip(f_train, f_test)])
 
 
 def raw_pixel_error(train, test, *, C: float = 1.0, max_iter: int = 200, n_train: int | None = None,
                     seed: int = 0) -> float:
     """The same classifier on the raw binary pixels: the baseline line of Fig 3 (≈8.5 % on MNIST)."""
-    idx = np.arange(len(train.x))
-    if n_train is not None and n_train < len(idx):
-        idx = np.sort(np.random.default_rng(seed).choice(idx, n_train, replace=False))
-    return classification_error(train.x[idx].astype(np.float32), train.y[idx], test.x.astype(np.float32),
+    train = train.random_subset(n_train, seed)
+    return classification_error(train.x.astype(np.float32), train.y, test.x.astype(np.float32),
                                 test.y, C=C, max_iter=max_iter)
 
 

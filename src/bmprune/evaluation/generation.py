@@ -31,14 +31,11 @@ class GenerationScorer:
     def __init__(self, train, *, C: float = 0.1, max_iter: int = 300, n_train: int | None = None, seed: int = 0):
         if train.y is None:
             raise DataError("the generation classifier needs labelled training data")
-        idx = np.arange(len(train.x))
-        if n_train is not None and n_train < len(idx):
-            idx = np.sort(np.random.default_rng(seed).choice(idx, n_train, replace=False))
-        self.classes = np.unique(train.y)
+        train = train.random_subset(n_train, seed)
         self.clf = LogisticRegression(C=C, max_iter=max_iter)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.clf.fit(train.x[idx].astype(np.float32), train.y[idx])
+            self.clf.fit(train.x.astype(np.float32), train.y)
 
     def score(self, v) -> dict[str, np.ndarray]:
         """Scores of visible samples ``v`` (R, N, n_visible) or (N, n_visible): dict of (R,) arrays."""

@@ -95,10 +95,7 @@ def load_study_data(cfg: StudyConfig):
     else:
         train = bpdata.load_binary(d.path, image_shape=d.image_shape)
         test = bpdata.load_binary(d.test_path, image_shape=d.image_shape) if d.test_path else None
-    if d.n_train is not None and d.n_train < len(train.x):
-        idx = np.sort(np.random.default_rng(cfg.seed).choice(len(train.x), d.n_train, replace=False))
-        train = train.subset(idx)
-    return train, test
+    return train.random_subset(d.n_train, cfg.seed), test
 
 
 # --- models ----------------------------------------------------------------------------
@@ -246,9 +243,7 @@ class Study:
 
     def evaluate(self, model, iteration: int, stage: str, sample: bool) -> tuple[list[dict], SampleStatistics | None]:
         """Metrics rows of one stage (SPEC §6) and, if ``sample``, the model samples' statistics (for the next pruning)."""
-        rows = _Rows(self.criteria if model.n_replicas == len(self.criteria) else ["unpruned"] * model.n_replicas,
-                     self.seeds if model.n_replicas == len(self.seeds) else [self.cfg.seed + s for s in range(model.n_replicas)],
-                     iteration, stage)
+        rows = _Rows(self.criteria, self.seeds, iteration, stage)
         for l, m in enumerate(model.weight_masks):
             rows.add("weights", m.sum((1, 2)), layer=l)
         for k, a in enumerate(model.alive):
@@ -369,8 +364,6 @@ def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] |
         else:
             retrain(cfg, model, study.train, stage_seed(cfg.seed, it, "retrained"), on_epoch)
         sample = stage != "pruned" or cfg.evaluation.sample_after_pruning
-        if stage == "retrained" and it == I and not cfg.evaluation.sampled_patterns and not cfg.evaluation.generation:
-            sample = True   # mean activity after the last iteration (Fig S1)
         rows, new_stats = study.evaluate(model, it, stage, sample=sample)
         if stage != "pruned":
             stats = new_stats
