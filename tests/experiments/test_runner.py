@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -120,6 +121,17 @@ def test_presets_validate_and_describe_their_cost():
     assert get_preset("paper-dbm-mnist").pruning.percent == [10.0, 25.0]
     with pytest.raises(bp.ConfigError, match="unknown preset"):
         get_preset("paper")
+
+
+def test_reduced_cpu_variant_keeps_the_papers_data_architecture_and_rates():
+    """examples/paper-dbm-mnist-cpu.toml (docs/reproduction.md) may only cut cost, not change the study."""
+    path = Path(__file__).parents[2] / "examples" / "paper-dbm-mnist-cpu.toml"
+    cpu, paper = load_config(path), get_preset("paper-dbm-mnist")
+    assert cpu.model == paper.model and cpu.data == paper.data
+    assert cpu.pruning.percent == paper.pruning.percent
+    assert set(cpu.pruning.criteria) == set(paper.pruning.criteria)
+    assert cpu.evaluation.encoding and cpu.evaluation.generation
+    assert cpu.seeds >= 3 and "CPU" in cpu.expected_time
 
 
 @pytest.mark.parametrize("change, message", [

@@ -269,3 +269,8 @@ def test_disconnection_map_and_figure_functions_on_synthetic_metrics(dbm_run):
         assert fig.axes and fig.get_suptitle()
     with pytest.raises(bp.DataError, match="generation"):
         fig4_generation(m[~m.metric.str.startswith("generation")], cfg)
+
+
+def test_weight_axis_tick_labels_are_compact_counts():
+    from bmprune.report.figures import _compact_count
+    assert [_compact_count(x) for x in (500, 2000, 50_000, 200_000, 1_500_000)] == ["500", "2k", "50k", "200k", "1.5M"]

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker as mticker
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -115,9 +116,22 @@ def _weights_axis(ax, xs: Sequence[float]) -> None:
     xs = [x for x in xs if x > 0]
     if xs and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
+        # 1-2-5 ticks written out (2k, 50k, 200k): matplotlib's default labels its minor ticks
+        # as 3×10⁴, 4×10⁴ … which overlap on a short axis
+        ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(_compact_count))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     if not ax.xaxis_inverted():
         ax.invert_xaxis()
     ax.set_xlabel("remaining weights (all layers)")
+
+
+def _compact_count(x: float, _pos=None) -> str:
+    """Tick label of a count: 500, 2k, 50k, 1.2M."""
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if x >= div:
+            return f"{x / div:g}{suffix}"
+    return f"{x:g}"
 
 
 def _legend_outside(fig, axs, title: str = "mean ± s.d. over seeds") -> None:
