@@ -36,7 +36,7 @@ def test_run_a_config_file_then_resume(tmp_path):
     assert (out / "metrics.parquet").exists()
     assert "results in" in res.output
     # a different config in the same directory is refused with exit code 2 and an explanation
-    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--iterations", "2"])
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--iterations", "1", "--seeds", "3"])
     assert res.exit_code == 2 and "different config" in res.output
 
 

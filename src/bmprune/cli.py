@@ -195,7 +195,7 @@ def run_cmd(
     config: Annotated[str, typer.Argument(help="A preset name (see `bmprune presets`) or a config.toml path.")],
     seeds: Annotated[int | None, typer.Option(help="Number of seeds (replicas per criterion).")] = None,
     criteria: Annotated[str | None, typer.Option(help="Comma-separated criteria, e.g. variance_fi,random_weights.")] = None,
-    iterations: Annotated[int | None, typer.Option(help="Pruning iterations.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Pruning iterations (more than an existing --out run has extends it).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="Run directory; an existing one of the same config is resumed.")] = None,
     quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,

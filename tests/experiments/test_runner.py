@@ -1,5 +1,6 @@
 """The study runner: stages, metrics, resume after SIGKILL, refusal of a different config (issue: runner)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -82,6 +83,19 @@ def test_same_config_resumes_as_done_and_other_config_is_refused(tiny_run):
         bp.run({**TINY, "seeds": 3}, tiny_run.out_dir)
     # reworded prose is not a different study
     bp.run({**TINY, "description": "reworded"}, tiny_run.out_dir)
+    with pytest.raises(bp.ConfigError, match="never shortened"):
+        bp.run(TINY, tiny_run.out_dir, iterations=2)
+
+
+def test_finished_run_extended_by_more_iterations_equals_the_longer_run(tmp_path, tiny_run):
+    short = bp.run(TINY, tmp_path / "run", iterations=2)
+    assert short.metrics["iteration"].max() == 2 and json.loads((tmp_path / "run" / "state.json").read_text())["finished"]
+    longer = bp.run(TINY, tmp_path / "run")                  # TINY has 3 iterations
+    cols = ["criterion", "seed", "iteration", "stage", "metric", "layer"]
+    a = longer.metrics.sort_values(cols).reset_index(drop=True)
+    b = tiny_run.metrics.sort_values(cols).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert load_config(tmp_path / "run" / "config.toml").pruning.iterations == 3
 
 
 KILLER = textwrap.dedent("""

@@ -53,10 +53,16 @@ def stage_key(iteration: int, stage: str) -> str:
 class RunDir:
     """A run directory, created fresh or reopened for resuming.
 
+    A directory of the same config is reopened to resume; one whose config differs only by
+    fewer pruning iterations is extended (its config is rewritten with the new count and it
+    is no longer marked finished), so ``bmprune run … --iterations 10`` continues a finished
+    5-iteration run.
+
     Raises
     ------
     ConfigError
-        The directory holds a run of a different config (the message lists the differences).
+        The directory holds a run of a different config, or of more iterations than asked
+        for (the message lists the differences).
     """
 
     def __init__(self, path: str | os.PathLike, config: StudyConfig) -> None:
@@ -65,19 +71,26 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "checkpoints").mkdir(exist_ok=True)
         cfg_path = self.path / "config.toml"
+        extended = False
         if cfg_path.exists():
             old = load_config(cfg_path)
             # prose (description, expected time) may be reworded between versions; numbers may not
             a, b = (c.model_dump(mode="json", exclude=_PROSE) for c in (old, config))
-            if a != b:
+            extended = _extends(a, b)
+            if a != b and not extended:
                 diff = _differences(a, b)
                 raise ConfigError(
                     f"{self.path} holds a run of a different config; use another --out or the same "
-                    "config to resume. Differences:\n" + "\n".join(f"  {d}" for d in diff[:20]))
-        else:
+                    "config to resume (a run may be extended by more pruning iterations, never "
+                    "shortened). Differences:\n" + "\n".join(f"  {d}" for d in diff[:20]))
+        if not cfg_path.exists() or extended:
             body = {"bmprune_version": __version__, **config.model_dump(mode="json", exclude_none=True)}
             atomic_write_bytes(cfg_path, tomli_w.dumps(body).encode())
         self.state = self._read_state()
+        if extended and self.state.get("finished"):
+            # more iterations to run: the run is no longer finished (stages done stay done)
+            self.state["finished"] = False
+            atomic_write_bytes(self.path / "state.json", json.dumps(self.state, indent=1).encode())
 
     # --- state ------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any]:
@@ -144,6 +157,20 @@ class RunDir:
     def checkpoint_path(self, iteration: int, stage: str) -> Path:
         """Where the checkpoint of a stage is written."""
         return self.path / "checkpoints" / f"iter{iteration:02d}-{stage}.safetensors"
+
+
+def _extends(old: dict, new: dict) -> bool:
+    """Whether ``new`` only raises the number of pruning iterations of ``old``.
+
+    Safe to continue: every stage's random stream depends on (seed, iteration, stage) alone
+    (:func:`bmprune.experiments.runner.stage_seed`), so iterations 1…n of a run extended to
+    m > n are the same as those of a run configured with m from the start.
+    """
+    po, pn = old.get("pruning", {}), new.get("pruning", {})
+    if pn.get("iterations", 0) <= po.get("iterations", 0):
+        return False
+    strip = lambda c: {**c, "pruning": {k: v for k, v in c["pruning"].items() if k != "iterations"}}  # noqa: E731
+    return strip(old) == strip(new)
 
 
 def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
