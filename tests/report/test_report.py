@@ -176,6 +176,8 @@ def _dbm_metrics(S: int, iterations: int, rng) -> pd.DataFrame:
             key = {"criterion": crit, "seed": seed, "replica": r, "iteration": it, "stage": st}
             if st == "pruned":
                 w = [w[0] - w[0] // 10, w[1] - w[1] // 4]
+                if crit == "variance_fi":       # a threshold rule also removes weights tied at it
+                    w[1] -= 3
                 alive = [alive[0], alive[1] - int(rng.integers(0, 3)), alive[2] - int(rng.integers(0, 4))]
             for l, n in enumerate(w):
                 add(**key, metric="weights", layer=l, value=n)
@@ -251,6 +253,14 @@ def test_dbm_table1_per_hidden_layer(dbm_run):
               & (m.criterion == "anti_fi")].value
         assert t.loc["anti_fi", 2] == f"{g.mean():.1f} ({g.std(ddof=1):.1f})"
         assert t.loc["n_w", 0] == str(SIZES[0] * SIZES[1] + SIZES[1] * SIZES[2])
+    # FI removes every zero-importance weight, random units whole rows: n_w differs by criterion,
+    # so report.md gives each criterion's remaining weights (mean over seeds, no decimals)
+    w = m[(m.metric == "weights") & (m.stage == "pruned") & (m.iteration == 1)].groupby(["criterion", "seed"]).value.sum()
+    assert w.groupby("criterion").mean().nunique() > 1
+    text = (out / "report.md").read_text()
+    assert "Remaining weights (all weight layers) per criterion" in text
+    for crit, g in w.groupby("criterion"):
+        assert f"| {g.mean():.0f} (" in text
 
 
 def test_disconnection_map_and_figure_functions_on_synthetic_metrics(dbm_run):

@@ -482,6 +482,14 @@ def _markdown(run: Run, out: _Outcome) -> str:
     lines += [("n_w: remaining weights of all weight layers after pruning in that iteration "
                "(one number when every replica has the same count). Units are counted after pruning; "
                "retraining never revives a unit."), ""]
+    w = T.replica_values(m, "weights", "sum")
+    if len(w) and w.groupby(["iteration", "stage"])["value"].nunique().max() > 1:
+        # n_w is then a mean over criteria that pruned different amounts: give each its own
+        lines += [("Remaining weights (all weight layers) per criterion — they differ between criteria "
+                   "because a threshold rule removes every weight tied at the percentile (e.g. all "
+                   "zero-importance weights) and unit removal takes whole rows:"), "",
+                  _md_table(T.metric_table(m, "weights", "sum", stages=("trained", "pruned"), digits=0,
+                                           criteria=list(cfg.pruning.criteria))), ""]
     if T.has_metric(m, "disconnected_visible"):
         lines += ["Visible units with no weight left:", "",
                   _md_table(T.metric_table(m, "disconnected_visible", stages=("trained", "pruned"), digits=1,
