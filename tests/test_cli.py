@@ -1,5 +1,7 @@
 """The bmprune command line: presets, run (and resume), errors."""
 
+import re
+
 import tomli_w
 from typer.testing import CliRunner
 
@@ -31,10 +33,12 @@ def test_run_a_config_file_then_resume(tmp_path):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(tomli_w.dumps(load_config(TINY).model_dump(mode="json", exclude_none=True)))
     out = tmp_path / "run"
-    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--iterations", "1", "--threads", "1"])
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--iterations", "1", "--threads", "1"])
     assert res.exit_code == 0, res.output
     assert (out / "metrics.parquet").exists()
     assert "results in" in res.output
+    # not a terminal (a redirected log): one timestamped line per stage instead of a progress bar
+    assert re.search(r"\d\d:\d\d:\d\d stage 1/\d+: iteration", res.output), res.output
     # a different config in the same directory is refused with exit code 2 and an explanation
     res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--iterations", "1", "--seeds", "3"])
     assert res.exit_code == 2 and "different config" in res.output

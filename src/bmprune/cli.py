@@ -174,7 +174,8 @@ def _run_study(config, out: Path | None, seeds, criteria, iterations, device, qu
     console = Console(stderr=True)
     crit = [c.strip() for c in criteria.split(",")] if criteria else None
     try:
-        with _RichProgress(console, quiet) as progress:
+        # a bar redrawn in place shows nothing in a redirected log (nohup, a batch job): plain lines there
+        with _RichProgress(console, quiet or not console.is_terminal) as progress:
             result = run(config, out, seeds=seeds, criteria=crit, iterations=iterations, device=device,
                          progress=progress)
     except BmpruneError as exc:
@@ -198,7 +199,7 @@ def run_cmd(
     iterations: Annotated[int | None, typer.Option(help="Pruning iterations (more than an existing --out run has extends it).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="Run directory; an existing one of the same config is resumed.")] = None,
-    quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars (automatic when stderr is not a terminal).")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help=_THREADS_HELP)] = None,
 ) -> None:
     """Run (or resume) a pruning study and write its run directory."""
@@ -247,7 +248,7 @@ def presets() -> None:
 @app.command()
 def demo(
     out: Annotated[Path | None, typer.Option(help="Run directory (default: a fresh one under runs/).")] = None,
-    quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Plain log lines instead of progress bars (automatic when stderr is not a terminal).")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help=_THREADS_HELP)] = None,
 ) -> None:
     """A small study on embedded data (no download): minutes on a laptop CPU; writes a report."""
