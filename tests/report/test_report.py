@@ -284,3 +284,18 @@ def test_disconnection_map_and_figure_functions_on_synthetic_metrics(dbm_run):
 def test_weight_axis_tick_labels_are_compact_counts():
     from bmprune.report.figures import _compact_count
     assert [_compact_count(x) for x in (500, 2000, 50_000, 200_000, 1_500_000)] == ["500", "2k", "50k", "200k", "1.5M"]
+
+
+@pytest.mark.parametrize("xs", [(12_000, 280_000), (4_800, 280_000)])
+def test_weight_axis_labels_never_crowd(xs):
+    # a labelled tick at most every 0.3 decades (1-2-5) on a short axis, 0.47 (1-3) on a long one:
+    # 200k and 100k printed 0.3 decades apart collided on the DBM run's 1.8-decade panels
+    import matplotlib.pyplot as plt
+    from bmprune.report.figures import _weights_axis
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot(xs, [0, 1])
+    _weights_axis(ax, xs)
+    ticks = [t for t in ax.get_xticks() if min(xs) <= t <= max(xs)]
+    gaps = np.diff(np.log10(sorted(ticks)))
+    assert len(ticks) >= 3 and gaps.min() >= (0.3 if np.log10(xs[1] / xs[0]) <= 1.5 else 0.47) - 1e-9
+    plt.close(fig)

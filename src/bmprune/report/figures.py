@@ -116,9 +116,12 @@ def _weights_axis(ax, xs: Sequence[float]) -> None:
     xs = [x for x in xs if x > 0]
     if xs and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
-        # 1-2-5 ticks written out (2k, 50k, 200k): matplotlib's default labels its minor ticks
-        # as 3×10⁴, 4×10⁴ … which overlap on a short axis
-        ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        # ticks written out (2k, 50k, 200k): matplotlib's default labels its minor ticks as
+        # 3×10⁴, 4×10⁴ … which overlap on a short axis; 1-2-5 ticks (0.3 decades apart at
+        # closest) would collide too on a panel spanning many decades, so those get 1-3 ticks
+        decades = np.log10(max(xs) / min(xs))
+        subs = (1.0, 2.0, 5.0) if decades <= 1.5 else (1.0, 3.0)
+        ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=subs))
         ax.xaxis.set_major_formatter(mticker.FuncFormatter(_compact_count))
         ax.xaxis.set_minor_formatter(mticker.NullFormatter())
     if not ax.xaxis_inverted():
