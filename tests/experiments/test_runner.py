@@ -142,7 +142,7 @@ def test_reduced_cpu_variant_keeps_the_papers_data_architecture_and_rates():
     path = Path(__file__).parents[2] / "examples" / "paper-dbm-mnist-cpu.toml"
     cpu, paper = load_config(path), get_preset("paper-dbm-mnist")
     assert cpu.model == paper.model and cpu.data == paper.data
-    assert cpu.pruning.percent == paper.pruning.percent
+    assert cpu.pruning.percent == paper.pruning.percent and cpu.pruning.iterations == paper.pruning.iterations
     assert set(cpu.pruning.criteria) == set(paper.pruning.criteria)
     assert cpu.evaluation.encoding and cpu.evaluation.generation
     assert cpu.seeds >= 3 and "CPU" in cpu.expected_time

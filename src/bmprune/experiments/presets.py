@@ -55,7 +55,7 @@ PRESETS: dict[str, dict] = {
             "none); 10 iterations pruning 10 % of W1 and 25 % of W2, each followed by 10 epochs of "
             "joint retraining with batch 10 (learning rate: the code's schedule over 10 epochs); "
             "60,000 samples from 1,000 persistent chains thinned by 200 sweeps."),
-        "expected_time": "days on a 2-core CPU (joint training alone ≈ 95 s per replica-epoch at batch 10; see examples/paper-dbm-mnist-cpu.toml for a reduced variant: 49 min on 2 cores); GPU time not yet measured",
+        "expected_time": "days on a 2-core CPU (joint training alone ≈ 95 s per replica-epoch at batch 10; see examples/paper-dbm-mnist-cpu.toml for a reduced variant: 109 min on 2 cores); GPU time not yet measured",
         "data": {"source": "mnist"},
         "model": {"kind": "dbm", "hidden": [400, 676], "receptive_field": 5, "visible_bias": -1.0,
                   "hidden_bias": -2.0},
