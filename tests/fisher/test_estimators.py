@@ -87,10 +87,11 @@ def test_estimators_broadcast_leading_dims_and_batch_equals_per_replica():
     hf = bp.fisher.heuristic_fi(v, h_shared, W)
     fim = bp.fisher.fim_from_samples(v, h_shared)
     assert fi.shape == hf.shape == (R, NV, NH) and fim.shape == (R, 23, 23)
+    # batched vs per-replica kernels round differently (vectorised vs scalar tails): float64 rounding
     for r in range(R):
-        torch.testing.assert_close(fi[r], bp.fisher.variance_fi(v[r], h_shared), atol=0, rtol=0)
-        torch.testing.assert_close(hf[r], bp.fisher.heuristic_fi(v[r], h_shared, W[r]), atol=0, rtol=0)
-        torch.testing.assert_close(fim[r], bp.fisher.fim_from_samples(v[r], h_shared), atol=0, rtol=0)
+        torch.testing.assert_close(fi[r], bp.fisher.variance_fi(v[r], h_shared), atol=1e-15, rtol=1e-12)
+        torch.testing.assert_close(hf[r], bp.fisher.heuristic_fi(v[r], h_shared, W[r]), atol=1e-15, rtol=1e-12)
+        torch.testing.assert_close(fim[r], bp.fisher.fim_from_samples(v[r], h_shared), atol=1e-15, rtol=1e-12)
 
 
 def test_heuristic_fi_closed_form_including_zero_and_full_rates():
