@@ -18,3 +18,12 @@ def data_dir() -> Path:
     if not d or not Path(d).is_dir():
         pytest.skip("real data not available: set BMPRUNE_DATA_DIR to the folder holding mnist/ and cifar-10/")
     return Path(d)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Checksum records of real data files go to a per-session cache, never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BMPRUNE_CACHE_DIR", str(tmp_path_factory.mktemp("bmprune-cache")))
+    yield
+    mp.undo()

@@ -15,6 +15,14 @@ MNIST_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 CIFAR_NAMES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_verification_cache(tmp_path_factory):
+    """Verification records of read-only data directories go to a temporary cache, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BMPRUNE_CACHE_DIR", str(tmp_path_factory.mktemp("bmprune-cache")))
+        yield
+
+
 def _real_dir(sub: str, names: tuple[str, ...]) -> Path:
     d = os.environ.get("BMPRUNE_DATA_DIR")
     if not d:

@@ -40,7 +40,7 @@ def _grey(batches, names):
 
 
 def test_all_patches_in_order_are_exact(bin_root, batches):
-    ds = bp.data.load_cifar_patches(n_patches=None, data_dir=bin_root)
+    ds = bp.data.load_cifar_patches(n_patches=None, data_dir=bin_root, verify=False)
     grey = _grey(batches, sorted(SIZES))
     median = np.median(grey)
     assert ds.meta["median"] == median
@@ -59,10 +59,10 @@ def test_all_patches_in_order_are_exact(bin_root, batches):
 
 
 def test_random_draw_is_seeded_and_drawn_from_the_pool(bin_root):
-    full = bp.data.load_cifar_patches(n_patches=None, data_dir=bin_root)
-    a = bp.data.load_cifar_patches(n_patches=100, seed=3, data_dir=bin_root)
-    b = bp.data.load_cifar_patches(n_patches=100, seed=3, data_dir=bin_root)
-    d = bp.data.load_cifar_patches(n_patches=100, seed=4, data_dir=bin_root)
+    full = bp.data.load_cifar_patches(n_patches=None, data_dir=bin_root, verify=False)
+    a = bp.data.load_cifar_patches(n_patches=100, seed=3, data_dir=bin_root, verify=False)
+    b = bp.data.load_cifar_patches(n_patches=100, seed=3, data_dir=bin_root, verify=False)
+    d = bp.data.load_cifar_patches(n_patches=100, seed=4, data_dir=bin_root, verify=False)
     np.testing.assert_array_equal(a.x, b.x)
     c = np.array(bp.data.CIFAR_CENTERS)
     pool = lambda ds: (ds.meta["patch_image"] * 36 + np.searchsorted(c, ds.meta["patch_center"][:, 0]) * 6
@@ -74,8 +74,8 @@ def test_random_draw_is_seeded_and_drawn_from_the_pool(bin_root):
 
 
 def test_batches_are_read_in_sorted_order(bin_root, batches):
-    a = bp.data.load_cifar_patches(n_patches=None, batches=[3, 1], data_dir=bin_root)
-    b = bp.data.load_cifar_patches(n_patches=None, batches=["data_batch_1", "data_batch_3.bin"], data_dir=bin_root)
+    a = bp.data.load_cifar_patches(n_patches=None, batches=[3, 1], data_dir=bin_root, verify=False)
+    b = bp.data.load_cifar_patches(n_patches=None, batches=["data_batch_1", "data_batch_3.bin"], data_dir=bin_root, verify=False)
     np.testing.assert_array_equal(a.x, b.x)
     assert a.meta["batches"] == ["data_batch_1", "data_batch_3"]
     assert a.split == "data_batch_1+data_batch_3"
@@ -86,18 +86,18 @@ def test_batches_are_read_in_sorted_order(bin_root, batches):
 
 
 def test_grey_is_the_sum_of_the_planes(bin_root, batches):
-    grey, labels, meta = bp.data.load_cifar_grey(data_dir=bin_root)
+    grey, labels, meta = bp.data.load_cifar_grey(data_dir=bin_root, verify=False)
     assert grey.dtype == np.uint16 and grey.shape == (N_IMAGES, 32, 32)
     np.testing.assert_array_equal(grey, _grey(batches, sorted(SIZES)))
     np.testing.assert_array_equal(labels, np.concatenate([batches[n][1] for n in sorted(SIZES)]))
-    assert meta["format"] == "bin" and [f["official"] for f in meta["files"]] == [False] * 5
+    assert meta["format"] == "bin" and [f["official"] for f in meta["files"]] == [None] * 5
 
 
 def test_ties_at_the_median_are_one(tmp_path):
     rgb = np.zeros((2, 3, 32, 32), dtype=np.uint8)
     rgb[:, 0] = np.arange(32 * 32).reshape(32, 32) % 3 * 10  # grey 0, 10, 20 → median 10
     write_cifar_bin(tmp_path, {"data_batch_1": (rgb, np.zeros(2, np.uint8))})
-    ds = bp.data.load_cifar_patches(n_patches=None, batches=[1], data_dir=tmp_path)
+    ds = bp.data.load_cifar_patches(n_patches=None, batches=[1], data_dir=tmp_path, verify=False)
     assert ds.meta["median"] == 10.0
     grey = rgb.sum(axis=1)
     ref = patch_reference(grey, 10, 0, 3, 3, 2.1)
@@ -106,7 +106,7 @@ def test_ties_at_the_median_are_one(tmp_path):
 
 
 def test_radius_3_5_gives_37_pixel_patches(bin_root):
-    ds = bp.data.load_cifar_patches(radius=3.5, n_patches=50, data_dir=bin_root)
+    ds = bp.data.load_cifar_patches(radius=3.5, n_patches=50, data_dir=bin_root, verify=False)
     assert ds.x.shape == (50, 37) and ds.image_shape == (7, 7)
 
 
@@ -115,8 +115,8 @@ def test_radius_3_5_gives_37_pixel_patches(bin_root):
 def test_python_batches_give_the_same_patches(tmp_path, batches, protocol):
     write_cifar_bin(tmp_path / "bin", batches)
     write_cifar_py(tmp_path / "py", batches, protocol=protocol)
-    a = bp.data.load_cifar_patches(n_patches=200, data_dir=tmp_path / "bin")
-    b = bp.data.load_cifar_patches(n_patches=200, data_dir=tmp_path / "py")
+    a = bp.data.load_cifar_patches(n_patches=200, data_dir=tmp_path / "bin", verify=False)
+    b = bp.data.load_cifar_patches(n_patches=200, data_dir=tmp_path / "py", verify=False)
     assert b.meta["format"] == "py"
     np.testing.assert_array_equal(a.x, b.x)
 
@@ -128,8 +128,8 @@ def test_python2_pickled_batches_as_officially_distributed(tmp_path, batches):
     d.mkdir(parents=True)
     for name, (rgb, lab) in batches.items():
         (d / name).write_bytes(py2_batch_pickle(rgb, lab))
-    a = bp.data.load_cifar_patches(n_patches=None, data_dir=tmp_path / "bin")
-    b = bp.data.load_cifar_patches(n_patches=None, data_dir=tmp_path / "py")
+    a = bp.data.load_cifar_patches(n_patches=None, data_dir=tmp_path / "bin", verify=False)
+    b = bp.data.load_cifar_patches(n_patches=None, data_dir=tmp_path / "py", verify=False)
     assert b.meta["format"] == "py"
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.meta["patch_label"], b.meta["patch_label"])
@@ -138,10 +138,10 @@ def test_python2_pickled_batches_as_officially_distributed(tmp_path, batches):
 def test_format_choice(tmp_path, batches):
     write_cifar_bin(tmp_path, batches)
     write_cifar_py(tmp_path, batches)
-    assert bp.data.load_cifar_patches(n_patches=10, data_dir=tmp_path).meta["format"] == "bin"  # binary first
-    assert bp.data.load_cifar_patches(n_patches=10, data_dir=tmp_path, format="py").meta["format"] == "py"
+    assert bp.data.load_cifar_patches(n_patches=10, data_dir=tmp_path, verify=False).meta["format"] == "bin"  # binary first
+    assert bp.data.load_cifar_patches(n_patches=10, data_dir=tmp_path, format="py", verify=False).meta["format"] == "py"
     with pytest.raises(ConfigError):
-        bp.data.load_cifar_patches(data_dir=tmp_path, format="matlab")
+        bp.data.load_cifar_patches(data_dir=tmp_path, format="matlab", verify=False)
 
 
 class _Evil:
@@ -158,7 +158,7 @@ def test_restricted_unpickler_refuses_foreign_globals(tmp_path, batches):
     obj = {b"data": batches["data_batch_1"][0].reshape(3, 3072), b"labels": [0, 1, 2], b"x": _Evil(target)}
     (d / "data_batch_1").write_bytes(pickle.dumps(obj, protocol=2))
     with pytest.raises(DataError, match=r"refusing to load global (posix|os|nt)\.mkdir"):
-        bp.data.load_cifar_patches(data_dir=tmp_path, format="py")
+        bp.data.load_cifar_patches(data_dir=tmp_path, format="py", verify=False)
     assert not target.exists()
 
 
@@ -166,13 +166,13 @@ def test_python_batch_with_wrong_content(tmp_path, batches):
     d = write_cifar_py(tmp_path, batches)
     (d / "data_batch_2").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072)), b"labels": [0, 1]}))
     with pytest.raises(DataError, match="uint8 array"):
-        bp.data.load_cifar_patches(data_dir=tmp_path, format="py")
+        bp.data.load_cifar_patches(data_dir=tmp_path, format="py", verify=False)
     (d / "data_batch_2").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(DataError, match="is a dict"):
-        bp.data.load_cifar_patches(data_dir=tmp_path, format="py")
+        bp.data.load_cifar_patches(data_dir=tmp_path, format="py", verify=False)
     (d / "data_batch_2").write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}))
     with pytest.raises(DataError, match="labels"):
-        bp.data.load_cifar_patches(data_dir=tmp_path, format="py")
+        bp.data.load_cifar_patches(data_dir=tmp_path, format="py", verify=False)
 
 
 def test_truncated_python_batch(tmp_path, batches):
@@ -180,14 +180,14 @@ def test_truncated_python_batch(tmp_path, batches):
     raw = (d / "data_batch_4").read_bytes()
     (d / "data_batch_4").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataError, match="truncated|corrupt"):
-        bp.data.load_cifar_patches(data_dir=tmp_path, format="py")
+        bp.data.load_cifar_patches(data_dir=tmp_path, format="py", verify=False)
 
 
 # ---------------------------------------------------------------------------- errors
 def test_missing_batches_name_the_directories_and_the_fetch_command(tmp_path, monkeypatch):
     monkeypatch.setenv("BMPRUNE_DATA_DIR", str(tmp_path))
     with pytest.raises(DataError) as e:
-        bp.data.load_cifar_patches()
+        bp.data.load_cifar_patches(verify=False)
     msg = str(e.value)
     assert str(tmp_path / "cifar-10" / "cifar-10-batches-bin") in msg
     assert "bmprune data fetch cifar10" in msg
@@ -196,18 +196,18 @@ def test_missing_batches_name_the_directories_and_the_fetch_command(tmp_path, mo
 def test_one_missing_batch(bin_root):
     (bin_root / "cifar-10" / "cifar-10-batches-bin" / "data_batch_4.bin").unlink()
     with pytest.raises(DataError, match="not found"):
-        bp.data.load_cifar_patches(data_dir=bin_root)
-    assert len(bp.data.load_cifar_patches(n_patches=None, batches=[1, 2, 3, 5], data_dir=bin_root)) == 11 * 36
+        bp.data.load_cifar_patches(data_dir=bin_root, verify=False)
+    assert len(bp.data.load_cifar_patches(n_patches=None, batches=[1, 2, 3, 5], data_dir=bin_root, verify=False)) == 11 * 36
 
 
 def test_truncated_binary_batch(bin_root):
     p = bin_root / "cifar-10" / "cifar-10-batches-bin" / "data_batch_2.bin"
     p.write_bytes(p.read_bytes()[:-100])
     with pytest.raises(DataError, match="not a whole number of 3073-byte"):
-        bp.data.load_cifar_patches(data_dir=bin_root)
+        bp.data.load_cifar_patches(data_dir=bin_root, verify=False)
     p.write_bytes(b"")
     with pytest.raises(DataError, match="0 bytes"):
-        bp.data.load_cifar_patches(data_dir=bin_root)
+        bp.data.load_cifar_patches(data_dir=bin_root, verify=False)
 
 
 def test_binary_label_out_of_range(tmp_path, batches):
@@ -216,22 +216,22 @@ def test_binary_label_out_of_range(tmp_path, batches):
     lab[1] = 200
     write_cifar_bin(tmp_path, {**batches, "data_batch_1": (rgb, lab)})
     with pytest.raises(DataError, match="label 200 of image 1"):
-        bp.data.load_cifar_patches(data_dir=tmp_path)
+        bp.data.load_cifar_patches(data_dir=tmp_path, verify=False)
 
 
 def test_bad_parameters(bin_root):
     with pytest.raises(ConfigError, match="only 432"):
-        bp.data.load_cifar_patches(n_patches=433, data_dir=bin_root)
+        bp.data.load_cifar_patches(n_patches=433, data_dir=bin_root, verify=False)
     with pytest.raises(ConfigError):
-        bp.data.load_cifar_patches(batches=[6], data_dir=bin_root)
+        bp.data.load_cifar_patches(batches=[6], data_dir=bin_root, verify=False)
     with pytest.raises(ConfigError):
-        bp.data.load_cifar_patches(batches=["../../etc/passwd"], data_dir=bin_root)
+        bp.data.load_cifar_patches(batches=["../../etc/passwd"], data_dir=bin_root, verify=False)
     with pytest.raises(ConfigError):
-        bp.data.load_cifar_patches(batches=[], data_dir=bin_root)
+        bp.data.load_cifar_patches(batches=[], data_dir=bin_root, verify=False)
     with pytest.raises(ConfigError):
-        bp.data.load_cifar_patches(radius=-2, data_dir=bin_root)
+        bp.data.load_cifar_patches(radius=-2, data_dir=bin_root, verify=False)
     with pytest.raises(ConfigError, match="outside"):
-        bp.data.load_cifar_patches(radius=4.5, data_dir=bin_root)
+        bp.data.load_cifar_patches(radius=4.5, data_dir=bin_root, verify=False)
 
 
 def test_verify_rejects_files_that_are_not_official(bin_root):

@@ -11,12 +11,14 @@ Every loader returns a validated :class:`Dataset` (``x`` (N, n_visible) uint8 in
 :func:`circular_mask`          the patch shape (bool (k, k)), for drawing and for the pipeline
 :func:`data_dir`               where the real files live (``$BMPRUNE_DATA_DIR`` or the user cache)
 :func:`fetch`, :func:`info`    download with pinned checksums; inventory with verification
+:func:`verify_file`            check a file against its pinned checksum, with a record (issue 13)
 =============================  =================================================================
 """
 
 from .builtin import load_digits, load_photo_patches
 from .cifar import TRAIN_BATCHES, load_cifar_grey, load_cifar_patches
 from .dataset import Dataset, check_binary
+from .integrity import verify_file
 from .mnist import load_mnist
 from .patches import CIFAR_CENTERS, circular_mask, mask_offsets
 from .store import ENV_VAR, FileStatus, data_dir, fetch, info
@@ -25,5 +27,5 @@ from .user import load_binary
 __all__ = [
     "Dataset", "check_binary", "load_mnist", "load_cifar_patches", "load_cifar_grey", "load_digits",
     "load_photo_patches", "load_binary", "circular_mask", "mask_offsets", "CIFAR_CENTERS",
-    "TRAIN_BATCHES", "data_dir", "fetch", "info", "FileStatus", "ENV_VAR",
+    "TRAIN_BATCHES", "data_dir", "fetch", "info", "FileStatus", "ENV_VAR", "verify_file",
 ]

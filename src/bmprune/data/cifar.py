@@ -13,6 +13,7 @@ import io
 import os
 import pickle
 import re
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,9 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .dataset import Dataset
+from .integrity import read_verified
 from .patches import CIFAR_CENTERS, circular_mask, draw_patches, mask_offsets, median_of
-from .store import (
-    CIFAR_BIN_DIR,
-    CIFAR_DIR,
-    CIFAR_PY_DIR,
-    describe_source,
-    missing_error,
-    require_official,
-)
+from .store import CIFAR_BIN_DIR, CIFAR_DIR, CIFAR_PY_DIR, missing_error
 from .store import data_dir as _resolve_dir
 
 __all__ = ["load_cifar_patches", "load_cifar_grey", "read_bin_batch", "read_py_batch", "TRAIN_BATCHES"]
@@ -57,13 +52,19 @@ def _grey(pixels: np.ndarray) -> np.ndarray:
     return pixels.reshape(-1, 3, PIXELS).sum(axis=1, dtype=np.uint16).reshape(-1, SIDE, SIDE)
 
 
-def read_bin_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def read_bin_batch(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Read one binary CIFAR-10 batch.
 
     Parameters
     ----------
     path : path-like
         A file of 3073-byte records (label byte, 1024 R, 1024 G, 1024 B bytes).
+    verify : bool
+        Check the file against the pinned SHA-256 of its name before parsing it (default),
+        through its verification record when one is valid (see :func:`load_cifar_grey`).
+        Names with no pinned checksum are left unverified; ``False`` hashes nothing.
 
     Returns
     -------
@@ -71,18 +72,18 @@ def read_bin_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
         R + G + B per pixel (0..765).
     labels : numpy.ndarray, shape (n,), dtype int64
     source : dict
-        path, bytes, sha256 and whether it is the official file.
+        path, bytes, sha256, official (``True`` verified, ``None`` not verified) and
+        verification (how; see :func:`bmprune.data.integrity.read_verified`).
 
     Raises
     ------
     DataError
         Unreadable, empty, truncated (size not a multiple of 3073) or labels outside 0..9.
+    ChecksumError
+        ``verify`` and the file differs from its pinned checksum.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    raw, source = read_verified(path, verify=verify)
     if len(raw) == 0 or len(raw) % RECORD:
         raise DataError(
             f"{path}: {len(raw)} bytes is not a whole number of {RECORD}-byte CIFAR-10 records "
@@ -91,7 +92,7 @@ def read_bin_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
     rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, RECORD)
     labels = rec[:, 0].astype(np.int64)
     _check_labels(labels, path)
-    return _grey(rec[:, 1:]), labels, describe_source(path, raw)
+    return _grey(rec[:, 1:]), labels, source
 
 
 def _numpy_core() -> Any:
@@ -153,7 +154,9 @@ def _get(d: dict[Any, Any], key: str) -> Any:
     return d.get(key.encode())
 
 
-def read_py_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def read_py_batch(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Read one python (pickled) CIFAR-10 batch with a restricted unpickler.
 
     Parameters
@@ -161,6 +164,9 @@ def read_py_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray,
     path : path-like
         A pickle of a dict with ``data`` (n, 3072) uint8 (R, G, B planes) and ``labels``
         (n ints), as in the official ``cifar-10-batches-py``.
+    verify : bool
+        Check the file against its pinned checksum (MD5 for the python batches, as
+        torchvision pins them) before unpickling it; see :func:`read_bin_batch`.
 
     Returns
     -------
@@ -172,17 +178,17 @@ def read_py_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray,
     DataError
         Unreadable, corrupt or truncated pickle, a pickle naming anything but NumPy's array
         reconstruction (refused unread), or content of the wrong type or shape.
+    ChecksumError
+        ``verify`` and the file differs from its pinned checksum.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    raw, source = read_verified(path, verify=verify)
     try:
         obj = _BatchUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
         raise DataError(f"{path}: not a valid CIFAR-10 python batch: {exc}") from exc
-    except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError) as exc:
+    except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError,
+            OverflowError, RecursionError, struct.error) as exc:
         raise DataError(f"{path}: corrupt or truncated pickle ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise DataError(f"{path}: a CIFAR-10 python batch is a dict; found {type(obj).__name__}")
@@ -201,7 +207,7 @@ def read_py_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray,
     _check_labels(lab, path)
     if data.shape[0] == 0:
         raise DataError(f"{path}: the batch holds no images")
-    return _grey(np.ascontiguousarray(data)), lab, describe_source(path, raw)
+    return _grey(np.ascontiguousarray(data)), lab, source
 
 
 def _batch_names(batches: Iterable[int | str] | int | str | None) -> list[str]:
@@ -248,7 +254,7 @@ def load_cifar_grey(
     data_dir: str | os.PathLike[str] | None = None,
     *,
     format: str = "auto",
-    verify: bool = False,
+    verify: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """CIFAR-10 images as grey values R+G+B, batches in sorted order.
 
@@ -263,14 +269,22 @@ def load_cifar_grey(
     format : {"auto", "bin", "py"}
         Binary batches, python batches, or whichever is complete (binary first).
     verify : bool
-        Require every file to match its pinned official checksum.
+        Check every file against its pinned official checksum before parsing it (default):
+        SHA-256 for the binary batches, MD5 for the python ones. The first load hashes them
+        (the five 30 MB training batches: ~0.1 s with SHA instructions, a few tenths of a
+        second without) and records the result (size, mtime, ctime, digest) beside each file,
+        or in the per-user cache (``$BMPRUNE_CACHE_DIR``) when the data directory is read-only;
+        later loads only ``stat`` unchanged files (:mod:`bmprune.data.integrity`). Files with
+        no pinned checksum (e.g. ``cifar-10/partial/*``) are left unverified. ``False`` hashes
+        nothing.
 
     Returns
     -------
     grey : numpy.ndarray, shape (M, 32, 32), dtype uint16
     labels : numpy.ndarray, shape (M,), dtype int64
     meta : dict
-        ``format``, ``batches`` and ``files`` (path, bytes, sha256, official).
+        ``format``, ``batches`` and ``files`` (path, bytes, sha256, official, verification;
+        ``official`` is ``True`` for a verified file and ``None`` for one not verified).
 
     Raises
     ------
@@ -278,21 +292,24 @@ def load_cifar_grey(
         Files missing (names the directories searched and ``bmprune data fetch cifar10``),
         truncated, corrupt, or refused by the restricted unpickler.
     ChecksumError
-        ``verify=True`` and a file is not the official one.
+        ``verify=True`` and a file differs from its pinned checksum (a DataError subclass;
+        the message names the file, both digests and ``bmprune data fetch cifar10``).
     ConfigError
         Bad ``batches`` or ``format``.
+
+    Notes
+    -----
+    SPEC §3 (CIFAR-10); DESIGN.md §Data locations and §Errors.
     """
     names = _batch_names(batches)
     fmt, paths = _locate(_resolve_dir(data_dir), names, format)
     reader = read_bin_batch if fmt == "bin" else read_py_batch
     greys, labels, sources = [], [], []
     for p in paths:
-        g, lab, src = reader(p)
+        g, lab, src = reader(p, verify=verify)
         greys.append(g)
         labels.append(lab)
         sources.append(src)
-    if verify:
-        require_official(sources)
     grey = greys[0] if len(greys) == 1 else np.concatenate(greys)
     del greys
     return grey, np.concatenate(labels), {"format": fmt, "batches": names, "files": sources}
@@ -307,7 +324,7 @@ def load_cifar_patches(
     *,
     centers: Iterable[int] = CIFAR_CENTERS,
     format: str = "auto",
-    verify: bool = False,
+    verify: bool = True,
 ) -> Dataset:
     """Binary circular patches of CIFAR-10 images (SPEC §3).
 
@@ -332,7 +349,9 @@ def load_cifar_patches(
     format : {"auto", "bin", "py"}
         Which version of the files to read.
     verify : bool
-        Require the files to match their pinned official checksums.
+        Check the files against their pinned official checksums (default), reusing the
+        verification record of unchanged files; ``False`` hashes nothing. See
+        :func:`load_cifar_grey`.
 
     Returns
     -------
@@ -348,7 +367,8 @@ def load_cifar_patches(
     DataError
         Missing, truncated or corrupt batch files (see :func:`load_cifar_grey`).
     ChecksumError
-        ``verify=True`` and a file is not the official one.
+        ``verify=True`` and a file differs from its pinned checksum (names the file and
+        ``bmprune data fetch cifar10``).
     ConfigError
         Bad radius, centres outside the image for this radius, ``n_patches`` not in
         1..pool size.

@@ -266,7 +266,9 @@ def info(data_dir: str | os.PathLike[str] | None = None, *, verify: bool = True)
         Default: :func:`data_dir` (``$BMPRUNE_DATA_DIR`` or the user cache directory).
     verify : bool
         Hash every file present and compare with its pinned checksum (about a second for
-        the full MNIST + CIFAR-10 set).
+        the full MNIST + CIFAR-10 set). Always a full hash, whatever the verification records
+        say (:mod:`bmprune.data.integrity`); the records of matching files are refreshed and
+        those of mismatching files deleted, so the loaders re-verify them.
 
     Returns
     -------
@@ -288,7 +290,15 @@ def info(data_dir: str | os.PathLike[str] | None = None, *, verify: bool = True)
             continue
         alg = "sha256" if pinned.sha256 else "md5"
         expected = pinned.sha256 or pinned.md5
-        actual = file_digest(found, alg)
+        # always a full hash here (records are not trusted: this is the command to run when a
+        # disk may have altered a file without changing its mtime); records are refreshed
+        from . import integrity
+
+        try:
+            integrity.verify_file(found, pinned, use_record=False)
+            actual = expected
+        except ChecksumError:  # the records of a mismatching file are deleted by verify_file
+            actual = integrity.compute_digests(found, (alg,))[alg]
         status = "ok" if actual == expected else "mismatch"
         out.append(FileStatus(dataset, name, found, status, size, f"{alg}:{expected}", f"{alg}:{actual}"))
     return out
@@ -303,14 +313,18 @@ def _targets(remote: _Remote, root: Path) -> list[Path]:
 
 
 def _verified(path: Path) -> bool:
-    pinned = pinned_checksum(path)
+    """Present and matching its pinned checksum (through its verification record if valid)."""
+    from . import integrity
+
     if not path.is_file():
         return False
-    if pinned is None:  # e.g. batches.meta.txt: present is all we can ask
+    if pinned_checksum(path) is None:  # e.g. batches.meta.txt: present is all we can ask
         return True
-    if pinned.sha256:
-        return file_digest(path, "sha256") == pinned.sha256
-    return file_digest(path, "md5") == pinned.md5
+    try:
+        integrity.verify_file(path)
+    except DataError:  # ChecksumError (records deleted) or unreadable
+        return False
+    return True
 
 
 def _have_tqdm() -> bool:
