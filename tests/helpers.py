@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import torch
@@ -64,3 +65,34 @@ def bars_and_stripes(n: int = 4) -> np.ndarray:
         pats.add(tuple(rows.ravel()))
         pats.add(tuple(rows.T.ravel()))
     return np.array(sorted(pats), dtype=np.uint8)
+
+
+# --- deep Boltzmann machines ------------------------------------------------------------
+R_DBM = 2
+
+
+def joint_states(sizes):
+    """Every joint binary state of all layers, split per layer: list of (S, n_l) float64."""
+    s = torch.tensor(list(itertools.product([0.0, 1.0], repeat=sum(sizes))), dtype=torch.float64)
+    return list(torch.split(s, list(sizes), dim=1))
+
+
+def brute_neg_energy(dbm, xs):
+    """−E for every state and replica, (R, S) float64; states with a dead unit on get −inf."""
+    neg = sum((xl @ b.double().T).T for xl, b in zip(xs, dbm.b))
+    for l, w in enumerate(dbm.W):
+        neg = neg + torch.einsum("si,rij,sj->rs", xs[l], w.double(), xs[l + 1])
+    dead_on = sum((xl @ (~a).double().T).T for xl, a in zip(xs, dbm.alive)) > 0
+    return neg.masked_fill(dead_on, -math.inf)
+
+
+def brute_log_z(dbm):
+    return torch.logsumexp(brute_neg_energy(dbm, joint_states(dbm.layer_sizes)), dim=1)
+
+
+def random_dbm(sizes, R=R_DBM, seed=0, std=1.0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed + 100)
+    biases = [torch.randn(R, n, generator=g, dtype=torch.float64) * 0.5 for n in sizes]
+    return bp.DBM(sizes, n_replicas=R, seed=seed, weight_std=std, biases=biases, dtype=dtype)
+
+

@@ -7,8 +7,9 @@ and DESIGN.md for the layout; the public API is re-exported here.
 
 __version__ = "0.1.0"
 
-from . import errors
-from .errors import BmpruneError, CheckpointError, ConfigError, DataError, EnumerationError, ShapeError
+from . import errors, rng
+from .errors import (BmpruneError, CheckpointError, ConfigError, DataError, EnumerationError, ShapeError,
+                     TrainingDivergedError)
 from .models import DBM, RBM, load_model, receptive_field_mask, save_model
 from .sampling import iter_samples, sample
 from . import training
@@ -18,7 +19,7 @@ from . import evaluation, experiments
 from .experiments import run
 
 __all__ = [
-    "__version__", "errors", "BmpruneError", "CheckpointError", "ConfigError", "DataError",
-    "EnumerationError", "ShapeError", "RBM", "DBM", "receptive_field_mask", "load_model", "save_model", "sample", "iter_samples",
+    "__version__", "errors", "rng", "BmpruneError", "CheckpointError", "ConfigError", "DataError",
+    "EnumerationError", "ShapeError", "TrainingDivergedError", "RBM", "DBM", "receptive_field_mask", "load_model", "save_model", "sample", "iter_samples",
     "training", "fisher", "pruning", "data", "evaluation", "experiments", "run",
 ]

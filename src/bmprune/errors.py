@@ -41,3 +41,19 @@ class UnknownCriterionError(BmpruneError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+class TrainingDivergedError(BmpruneError, FloatingPointError):
+    """Training produced non-finite parameters or parameters beyond the documented bound.
+
+    Attributes
+    ----------
+    phase : str
+        What was being trained ("train", "retrain", "pretrain RBM 1", … or "" when unknown).
+    epoch : int
+        The 0-indexed epoch at whose end the divergence was detected.
+    """
+
+    def __init__(self, message: str, *, phase: str = "", epoch: int = -1) -> None:
+        super().__init__(message)
+        self.phase, self.epoch = phase, epoch

@@ -9,8 +9,12 @@ Two modes, which give the same statistics within sampling error:
 
 Samples are produced in chunks (:func:`iter_samples`) so that estimators can accumulate
 sufficient statistics without holding every sample of a large population at once;
-:func:`sample` concatenates them. A model provides ``init_chains(n, generator)`` and
-``gibbs_step(states, generator)`` returning a tuple of layer states (R, n, n_l).
+:func:`sample` concatenates them. Any :class:`~bmprune.models.BoltzmannMachine` works: the
+sampler uses only ``init_chains(n, rng)`` and ``gibbs_step(states, rng)``, which return
+tuples of layer states (R, n, n_l).
+
+Randomness: one stream per replica (:mod:`bmprune.rng`), consumed chunk by chunk in the same
+order whatever the population, so a replica's samples depend on its own key only.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from collections.abc import Iterator
 
 import torch
 
-from ._torch import make_generator
 from .errors import ConfigError
+from .rng import Streams
 
 #: Default number of chains simulated at once in independent mode (bounds memory).
 DEFAULT_CHUNK = 10_000
@@ -36,8 +40,7 @@ def iter_samples(
     burn_in: int | None = None,
     thin: int | None = None,
     chunk_size: int | None = None,
-    seed: int | None = 0,
-    generator: torch.Generator | None = None,
+    seed: Streams | int | None = 0,
 ) -> Iterator[tuple[torch.Tensor, ...]]:
     """Yield model samples in chunks: tuples of layer states, each (R, n_chunk, n_layer).
 
@@ -56,8 +59,10 @@ def iter_samples(
         Persistent mode: sweeps before the first snapshot and between snapshots.
     chunk_size : int, optional
         Independent mode: chains simulated at once (default 10,000).
-    seed, generator :
-        Randomness: pass a generator to continue a stream, else one is made from ``seed``.
+    seed : int or Streams, default 0
+        Randomness: per-replica streams (:class:`bmprune.rng.Streams`, e.g. keyed by the
+        study runner), or a seed (replica r draws from key (seed, r)). Pass the same
+        Streams again to continue them.
 
     Raises
     ------
@@ -68,7 +73,7 @@ def iter_samples(
         raise ConfigError(f"n_samples must be ≥ 1, got {n_samples}")
     if steps < 0:
         raise ConfigError(f"steps must be ≥ 0, got {steps}")
-    g = generator if generator is not None else make_generator(seed, model.device)
+    g = Streams.coerce(seed, model.n_replicas, model.device)
     if mode == "independent":
         chunk = int(chunk_size or DEFAULT_CHUNK)
         if chunk < 1:

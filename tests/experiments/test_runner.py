@@ -144,7 +144,10 @@ def test_reduced_cpu_variant_keeps_the_papers_data_architecture_and_rates():
     assert cpu.model == paper.model and cpu.data == paper.data
     assert cpu.pruning.percent == paper.pruning.percent and cpu.pruning.iterations == paper.pruning.iterations
     assert set(cpu.pruning.criteria) == set(paper.pruning.criteria)
-    assert cpu.evaluation.encoding and cpu.evaluation.generation
+    assert set(cpu.evaluation.metrics) == set(paper.evaluation.metrics)
+    # trained as the paper preset: the original update rule everywhere, chains started from the RBMs
+    assert {p.update_rule for p in cpu.pretrain} == {cpu.train.update_rule, cpu.retrain.update_rule} == {"original"}
+    assert cpu.train.chains_init == paper.train.chains_init == "first_patterns_rbm"
     assert cpu.seeds >= 3 and "CPU" in cpu.expected_time
 
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import bmprune as bp
+from helpers import brute_log_z, brute_neg_energy, joint_states, random_dbm
 
 R = 2
 
@@ -27,26 +28,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-# --- brute-force references -------------------------------------------------------------
-def joint_states(sizes):
-    """Every joint binary state of all layers, split per layer: list of (S, n_l) float64."""
-    s = torch.tensor(list(itertools.product([0.0, 1.0], repeat=sum(sizes))), dtype=torch.float64)
-    return list(torch.split(s, list(sizes), dim=1))
-
-
-def brute_neg_energy(dbm, xs):
-    """−E for every state and replica, (R, S) float64; states with a dead unit on get −inf."""
-    neg = sum((xl @ b.double().T).T for xl, b in zip(xs, dbm.b))
-    for l, w in enumerate(dbm.W):
-        neg = neg + torch.einsum("si,rij,sj->rs", xs[l], w.double(), xs[l + 1])
-    dead_on = sum((xl @ (~a).double().T).T for xl, a in zip(xs, dbm.alive)) > 0
-    return neg.masked_fill(dead_on, -math.inf)
-
-
-def brute_log_z(dbm):
-    return torch.logsumexp(brute_neg_energy(dbm, joint_states(dbm.layer_sizes)), dim=1)
-
-
 def exact_moments(dbm):
     """Exact marginals of every layer [(R, n_l)] and ⟨x_l,i x_{l+1},j⟩ [(R, n_l, n_{l+1})]."""
     xs = joint_states(dbm.layer_sizes)
@@ -54,12 +35,6 @@ def exact_moments(dbm):
     marg = [p @ x for x in xs]
     pair = [torch.einsum("rs,si,sj->rij", p, xs[l], xs[l + 1]) for l in range(len(xs) - 1)]
     return marg, pair
-
-
-def random_dbm(sizes, R=R, seed=0, std=1.0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed + 100)
-    biases = [torch.randn(R, n, generator=g, dtype=torch.float64) * 0.5 for n in sizes]
-    return bp.DBM(sizes, n_replicas=R, seed=seed, weight_std=std, biases=biases, dtype=dtype)
 
 
 def sigmoid_input(dbm, l, xs):
@@ -196,13 +171,13 @@ def test_gibbs_reproduces_exact_marginals_and_pairs(mode, kwargs, inflation):
 
 def test_init_chains_and_gibbs_step_shapes():
     dbm = random_dbm([5, 4, 3], dtype=torch.float32)
-    g = torch.Generator().manual_seed(0)
-    states = dbm.init_chains(7, g)
+    rng = bp.rng.Streams.from_seed(0, R)
+    states = dbm.init_chains(7, rng)
     assert [tuple(s.shape) for s in states] == [(R, 7, 5), (R, 7, 4), (R, 7, 3)]
     v = torch.randint(0, 2, (6, 5))
-    states = dbm.init_chains(99, g, v=v)
+    states = dbm.init_chains(99, rng, v=v)
     assert torch.equal(states[0], v.float().expand(R, -1, -1))
-    new = dbm.gibbs_step(states, g)
+    new = dbm.gibbs_step(states, rng)
     assert len(new) == 3 and all(((s == 0) | (s == 1)).all() for s in new)
 
 

@@ -237,7 +237,7 @@ def test_dbm_run_draws_figs_3_4_s1_and_skips_1_2(dbm_run):
     assert not (out / "figures" / FIGURES["fig1"][0]).exists()      # stale one removed
     skipped = text.split("## Figures not drawn")[1]
     assert "Fig 1" in skipped and "DBM" in skipped and "Fig 2" in skipped
-    assert "Raw-pixel baseline: 8.50 % error." in text
+    assert "| raw pixels | 8.50 |" in text                              # the encoding baseline
     assert "Hidden layer 2:" in text
     run = load_run(out)
     assert 3 not in set(run.metrics.iteration)                        # incomplete stage dropped

@@ -96,10 +96,19 @@ def test_schedules():
     assert len(g) == 20 and g[0] == pytest.approx(0.01) and g[-1] == pytest.approx(1e-4)
     assert g[1] / g[0] == pytest.approx(g[19] / g[18])
     assert schedules.step([0.5, 0.9], [5], 20) == [0.5] * 5 + [0.9] * 15
+    # a short schedule holds its last entry; the original rule reads entry min(e + 1, n − 1)
+    assert schedules.resolve([0.1, 0.2], 3, "learning_rate") == [0.1, 0.2, 0.2]
+    assert schedules.resolve([0.1, 0.2], 3, "learning_rate", "original") == [0.2, 0.2, 0.2]
+    assert schedules.resolve([0.1, 0.2, 0.3, 0.4], 3, "learning_rate", "original") == [0.2, 0.3, 0.4]
+    with pytest.raises(bp.ConfigError, match="entries"):     # entries that are never read
+        schedules.resolve([0.1, 0.2, 0.3, 0.4], 3, "learning_rate")
     with pytest.raises(bp.ConfigError, match="entries"):
-        schedules.resolve([0.1, 0.2], 3, "learning_rate")
+        schedules.resolve([], 3, "learning_rate")
     with pytest.raises(bp.ConfigError):
         schedules.resolve(-1.0, 3, "learning_rate")
+    with pytest.raises(bp.ConfigError, match="update_rule"):
+        schedules.resolve(0.1, 3, "learning_rate", "nesterov")
+    assert schedules.effective_momentum([0.1, 0.01], [0.9, 0.9], "original") == pytest.approx([0.09, 0.009])
 
 
 def test_bad_training_input():
@@ -114,41 +123,49 @@ def test_bad_training_input():
         bp.training.train_rbm(rbm, np.ones((5, 4)), batch_size=0)
 
 
+@pytest.mark.parametrize("rule", ["classical", "original"])
 @pytest.mark.parametrize("up, down", [(False, False), (True, False), (False, True), (True, True)])
-def test_cd1_epoch_equals_manual_update_with_momentum_and_doubling(up, down):
-    # Replays train_rbm's random stream by hand (data order, then Bernoulli draws on the
-    # augmented shapes) and checks one epoch of two batches: the CD-1 gradient, classical
-    # momentum (velocity ← μ·velocity + lr·grad; θ += velocity) and the doubled inputs,
-    # with n_visible ≠ n_hidden so a transposed scaling cannot pass.
-    from bmprune._torch import UniformPool, make_generator
+def test_cd1_epochs_equal_manual_update_under_both_rules(rule, up, down):
+    # Replays train_rbm's per-replica random streams by hand (data order, then Bernoulli draws
+    # on the augmented shapes) over 3 epochs of two batches, with a 3-entry learning-rate and
+    # a 2-entry momentum schedule (SPEC §2): the CD-1 gradient, the doubled inputs, and the
+    # update rule written literally — classical: v ← μ v + lr g, entry e; original:
+    # v ← lr (μ v + g), entry min(e + 1, n − 1). n_visible ≠ n_hidden so a transposed
+    # scaling cannot pass.
+    from bmprune.rng import Streams, UniformPool
 
     rng = np.random.default_rng(0)
     R, N, nv, nh, B = 2, 6, 5, 3, 3
     data = torch.tensor((rng.random((N, nv)) < 0.5).astype(np.float64))
     rbm = random_rbm(nv, nh, R=R, seed=1, dtype=torch.float64)
     W, b_v, b_h = rbm.W.clone(), rbm.b_v.clone(), rbm.b_h.clone()
-    lr, mu = 0.1, 0.9
+    lrs, mus = [0.1, 0.05, 0.02], [0.5, 0.9]
     su, sd = (2.0 if up else 1.0), (2.0 if down else 1.0)
 
-    g = make_generator(7)
-    order = torch.argsort(torch.rand(R, N, generator=g), dim=1)
-    pool = UniformPool(g, R, torch.float64)
+    streams = Streams.from_seed(7, R)
+    order_rng, pool = streams.child("order"), UniformPool(streams.child("gibbs"), torch.float64)
     vel = [torch.zeros_like(W), torch.zeros_like(b_v), torch.zeros_like(b_h)]
-    for start in (0, B):
-        v0 = data[order[:, start:start + B]]                                     # (R, B, nv)
-        ph0 = torch.sigmoid(b_h[:, None] + su * v0 @ W)
-        h0 = pool.bernoulli(torch.cat([ph0, torch.ones(R, B, 1, dtype=torch.float64)], 2))[..., :nh]
-        pv1 = torch.sigmoid(b_v[:, None] + sd * h0 @ W.transpose(1, 2))
-        v1 = pool.bernoulli(torch.cat([pv1, torch.ones(R, B, 1, dtype=torch.float64)], 2))[..., :nv]
-        ph1 = torch.sigmoid(b_h[:, None] + su * v1 @ W)
-        grads = [(v0.transpose(1, 2) @ ph0 - v1.transpose(1, 2) @ ph1) / B,
-                 (v0 - v1).mean(1), (ph0 - ph1).mean(1)]
-        for i, (p, gr) in enumerate(zip((W, b_v, b_h), grads)):
-            vel[i] = mu * vel[i] + lr * gr
-            p += vel[i]
+    shift = 1 if rule == "original" else 0
+    for epoch in range(3):
+        lr, mu = lrs[min(epoch + shift, 2)], mus[min(epoch + shift, 1)]
+        order = order_rng.permutation(N)
+        for start in (0, B):
+            v0 = data[order[:, start:start + B]]                                     # (R, B, nv)
+            ph0 = torch.sigmoid(b_h[:, None] + su * v0 @ W)
+            h0 = pool.bernoulli(torch.cat([ph0, torch.ones(R, B, 1, dtype=torch.float64)], 2))[..., :nh]
+            pv1 = torch.sigmoid(b_v[:, None] + sd * h0 @ W.transpose(1, 2))
+            v1 = pool.bernoulli(torch.cat([pv1, torch.ones(R, B, 1, dtype=torch.float64)], 2))[..., :nv]
+            ph1 = torch.sigmoid(b_h[:, None] + su * v1 @ W)
+            grads = [(v0.transpose(1, 2) @ ph0 - v1.transpose(1, 2) @ ph1) / B,
+                     (v0 - v1).mean(1), (ph0 - ph1).mean(1)]
+            for i, (p, gr) in enumerate(zip((W, b_v, b_h), grads)):
+                vel[i] = mu * vel[i] + lr * gr if rule == "classical" else lr * (mu * vel[i] + gr)
+                p += vel[i]
 
-    bp.training.train_rbm(rbm, data, epochs=1, batch_size=B, learning_rate=lr, momentum=mu, seed=7,
-                          double_bottom_up=up, double_top_down=down)
+    res = bp.training.train_rbm(rbm, data, epochs=3, batch_size=B, learning_rate=lrs, momentum=mus, seed=7,
+                                update_rule=rule, double_bottom_up=up, double_top_down=down)
     torch.testing.assert_close(rbm.W, W, atol=1e-12, rtol=0)
     torch.testing.assert_close(rbm.b_v, b_v, atol=1e-12, rtol=0)
     torch.testing.assert_close(rbm.b_h, b_h, atol=1e-12, rtol=0)
+    expected_lr = [lrs[min(e + shift, 2)] for e in range(3)]
+    assert [h["learning_rate"] for h in res.history] == expected_lr

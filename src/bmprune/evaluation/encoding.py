@@ -20,13 +20,14 @@ from ..errors import DataError
 def top_features(model, x, chunk: int = 10_000, mf_max_iter: int = 50) -> list[np.ndarray]:
     """Top-layer features per replica, dead units dropped: a list of R arrays (N, n_alive_r), float32.
 
-    RBM: p(h | v); DBM: ``model.transform(v)`` (mean field). Computed in chunks of images.
+    ``model.transform(v)``: the mean-field posterior of the top layer (for an RBM the exact
+    p(h | v)). Computed in chunks of images.
     """
-    xt = torch.as_tensor(np.asarray(x), dtype=model.dtype if hasattr(model, "dtype") else torch.float32)
+    xt = torch.as_tensor(np.asarray(x), dtype=model.dtype)
     out = []
     for start in range(0, len(xt), chunk):
         xb = xt[start:start + chunk].to(model.device)
-        f = model.transform(xb, max_iter=mf_max_iter) if hasattr(model, "transform") else model.p_h_given_v(xb)
+        f = model.transform(xb, max_iter=mf_max_iter)
         out.append(f.float().cpu())
     feats = torch.cat(out, dim=1)                                # (R, N, n_top)
     alive = model.alive[-1].cpu()

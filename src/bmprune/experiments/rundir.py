@@ -5,6 +5,8 @@ Layout::
     config.toml              the resolved config and the package version
     state.json               completed stages (written last, atomically)
     metrics.parquet          one row per replica × iteration × stage × metric (× layer)
+    data.safetensors         what the run knows of its data: image geometry, sizes, the
+                             distinct training patterns and their counts (small layers only)
     checkpoints/*.safetensors  the trained population and the latest completed stage
     figures/, report.md      written by ``bmprune report``
 
@@ -17,14 +19,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import tomli_w
+import torch
 
 from .. import __version__
+from .._io import atomic_write
 from ..errors import ConfigError
 from .config import StudyConfig, load_config
 
@@ -32,22 +37,66 @@ _PROSE = {"description", "expected_time"}
 METRIC_COLUMNS = ["criterion", "seed", "replica", "iteration", "stage", "metric", "layer", "value"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+#: Distinct training patterns are recorded for the report only when the visible layer is this small.
+PATTERN_UNITS = 30
 
 
 def stage_key(iteration: int, stage: str) -> str:
     """The key of a stage in ``state.json``: ``"iteration:stage"``."""
     return f"{iteration}:{stage}"
+
+
+def completed_rows(metrics: pd.DataFrame, completed) -> pd.DataFrame:
+    """The rows of completed stages (``completed``: the "iteration:stage" keys of state.json) and the baselines.
+
+    The one place that decides which metrics rows count: rows of a stage that was being
+    computed when a run was interrupted are not in state.json and are dropped.
+    """
+    keys = metrics["iteration"].astype(str) + ":" + metrics["stage"].astype(str)
+    keep = keys.isin(set(completed)) | (metrics["stage"] == "baseline")
+    return metrics[keep].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What a run recorded about its data (``data.safetensors``), so the report needs no data files.
+
+    Attributes
+    ----------
+    source : str
+        The config's data source.
+    n_train, n_test, n_visible : int
+        Sizes (n_test 0 when there is no test set).
+    image_shape : tuple (h, w) or None
+    pixel_mask : bool array (h, w) or None
+        Which pixels of the image box the visible units are (circular patches), row-major.
+    pattern_codes, pattern_counts : int64 arrays (K,) or None
+        The distinct training patterns (bit i = unit i) and their counts, for small visible
+        layers (≤ :data:`PATTERN_UNITS` units).
+    """
+
+    source: str
+    n_train: int
+    n_test: int
+    n_visible: int
+    image_shape: tuple[int, int] | None = None
+    pixel_mask: np.ndarray | None = None
+    pattern_codes: np.ndarray | None = None
+    pattern_counts: np.ndarray | None = None
+
+    @property
+    def image_mask(self) -> np.ndarray | None:
+        """The (h, w) bool map of where the visible units lie, or None when the data are not images."""
+        if self.image_shape is None:
+            return None
+        return self.pixel_mask if self.pixel_mask is not None else np.ones(self.image_shape, bool)
+
+    def patterns(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The distinct training patterns (K, n_visible) uint8 and their probabilities (K,), or None."""
+        if self.pattern_codes is None:
+            return None
+        bits = (self.pattern_codes[:, None] >> np.arange(self.n_visible)) & 1
+        return bits.astype(np.uint8), self.pattern_counts / self.pattern_counts.sum()
 
 
 class RunDir:
@@ -85,12 +134,12 @@ class RunDir:
                     "shortened). Differences:\n" + "\n".join(f"  {d}" for d in diff[:20]))
         if not cfg_path.exists() or extended:
             body = {"bmprune_version": __version__, **config.model_dump(mode="json", exclude_none=True)}
-            atomic_write_bytes(cfg_path, tomli_w.dumps(body).encode())
+            atomic_write(cfg_path, tomli_w.dumps(body).encode())
         self.state = self._read_state()
         if extended and self.state.get("finished"):
             # more iterations to run: the run is no longer finished (stages done stay done)
             self.state["finished"] = False
-            atomic_write_bytes(self.path / "state.json", json.dumps(self.state, indent=1).encode())
+            atomic_write(self.path / "state.json", json.dumps(self.state, indent=1).encode())
 
     # --- state ------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any]:
@@ -121,13 +170,13 @@ class RunDir:
         if checkpoint is not None:
             self.state["checkpoint"] = checkpoint
         self.state.update(extra or {})
-        atomic_write_bytes(self.path / "state.json", json.dumps(self.state, indent=1).encode())
+        atomic_write(self.path / "state.json", json.dumps(self.state, indent=1).encode())
 
     def mark_finished(self, **info) -> None:
         """Record that the run completed (plus ``info``), atomically."""
         self.state["finished"] = True
         self.state.update(info)
-        atomic_write_bytes(self.path / "state.json", json.dumps(self.state, indent=1).encode())
+        atomic_write(self.path / "state.json", json.dumps(self.state, indent=1).encode())
 
     # --- metrics ----------------------------------------------------------------------
     def metrics(self, completed_only: bool = True) -> pd.DataFrame:
@@ -136,23 +185,34 @@ class RunDir:
         if not p.exists():
             return pd.DataFrame(columns=METRIC_COLUMNS)
         df = pd.read_parquet(p)
-        if completed_only:
-            keys = df["iteration"].astype(str) + ":" + df["stage"].astype(str)
-            done = set(self.state["completed"]) | {stage_key(-1, "baseline")}
-            df = df[keys.isin(done) | (df["stage"] == "baseline")].reset_index(drop=True)
-        return df
+        return completed_rows(df, self.state["completed"]) if completed_only else df
 
     def _write_metrics(self, df: pd.DataFrame) -> None:
         df = df.astype({"seed": "int64", "replica": "int64", "iteration": "int64", "layer": "int64",
                         "value": "float64", "criterion": "string", "stage": "string", "metric": "string"})
-        fd, tmp = tempfile.mkstemp(prefix="metrics.", suffix=".tmp", dir=self.path)
-        os.close(fd)
-        try:
-            df.to_parquet(tmp, index=False)
-            os.replace(tmp, self.path / "metrics.parquet")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(self.path / "metrics.parquet", lambda tmp: df.to_parquet(tmp, index=False))
+
+    # --- data summary -------------------------------------------------------------------
+    def write_data_summary(self, source: str, train, test) -> None:
+        """Record the data's geometry, sizes and (small layers) distinct patterns in data.safetensors."""
+        from safetensors.numpy import save_file
+        from ..evaluation.patterns import pattern_codes
+
+        tensors: dict[str, np.ndarray] = {}
+        if train.pixel_mask is not None:
+            tensors["pixel_mask"] = np.ascontiguousarray(train.pixel_mask, dtype=bool)
+        if train.n_visible <= PATTERN_UNITS:
+            codes = pattern_codes(torch.from_numpy(train.x)).numpy()
+            uniq, counts = np.unique(codes, return_counts=True)
+            tensors["pattern_codes"], tensors["pattern_counts"] = uniq.astype(np.int64), counts.astype(np.int64)
+        meta = {"source": source, "n_train": str(len(train)), "n_test": str(0 if test is None else len(test)),
+                "n_visible": str(train.n_visible),
+                "image_shape": json.dumps(list(train.image_shape) if train.image_shape else None)}
+        atomic_write(self.path / "data.safetensors", lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def data_summary(self) -> DataSummary | None:
+        """The recorded :class:`DataSummary`, or None for a run written before it was recorded."""
+        return read_data_summary(self.path)
 
     def checkpoint_path(self, iteration: int, stage: str) -> Path:
         """Where the checkpoint of a stage is written."""
@@ -162,9 +222,10 @@ class RunDir:
 def _extends(old: dict, new: dict) -> bool:
     """Whether ``new`` only raises the number of pruning iterations of ``old``.
 
-    Safe to continue: every stage's random stream depends on (seed, iteration, stage) alone
-    (:func:`bmprune.experiments.runner.stage_seed`), so iterations 1…n of a run extended to
-    m > n are the same as those of a run configured with m from the start.
+    Safe to continue: every replica's random stream at a stage is keyed by (seed, criterion,
+    iteration, stage) alone (:func:`bmprune.experiments.runner.replica_streams`), so
+    iterations 1…n of a run extended to m > n are the same as those of a run configured with
+    m from the start.
     """
     po, pn = old.get("pruning", {}), new.get("pruning", {})
     if pn.get("iterations", 0) <= po.get("iterations", 0):
@@ -184,4 +245,24 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
     return out
 
 
-__all__ = ["RunDir", "METRIC_COLUMNS", "atomic_write_bytes", "stage_key"]
+def read_data_summary(run_dir) -> DataSummary | None:
+    """The :class:`DataSummary` in ``run_dir/data.safetensors`` (None when absent or unreadable)."""
+    from safetensors import safe_open
+
+    p = Path(run_dir) / "data.safetensors"
+    if not p.is_file():
+        return None
+    try:
+        with safe_open(str(p), framework="numpy") as f:
+            meta = f.metadata() or {}
+            t = {k: f.get_tensor(k) for k in f.keys()}
+        shape = json.loads(meta.get("image_shape", "null"))
+        return DataSummary(source=meta["source"], n_train=int(meta["n_train"]), n_test=int(meta["n_test"]),
+                           n_visible=int(meta["n_visible"]), image_shape=tuple(shape) if shape else None,
+                           pixel_mask=t.get("pixel_mask"), pattern_codes=t.get("pattern_codes"),
+                           pattern_counts=t.get("pattern_counts"))
+    except Exception:  # a damaged summary only costs the report its data-dependent panels
+        return None
+
+
+__all__ = ["DataSummary", "RunDir", "METRIC_COLUMNS", "completed_rows", "read_data_summary", "stage_key"]

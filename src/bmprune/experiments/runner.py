@@ -2,16 +2,23 @@
 
 ``run(config)`` builds one population of replicas = criteria × seeds: it trains the
 over-parameterised model once per seed (a population of ``seeds`` replicas) and clones every
-trained network once per criterion, as the paper does. Then, per iteration:
+trained network once per criterion, as the paper does. Then it executes the study's steps
+(:func:`~bmprune.experiments.schedule.build_schedule`: stages as data):
 
     estimate importance (model samples) → prune → evaluate ("pruned")
     → retrain → evaluate ("retrained"; its samples feed the next iteration's importance)
 
-Stage ``(0, "trained")`` evaluates the unpruned networks. Every completed stage is written to
-the run directory (metrics, a checkpoint, then the state), so an interrupted run resumes at
-the first incomplete stage and gives the same numbers (CPU, same seeds): every stage draws
-its randomness from a seed derived from (config seed, iteration, stage), never from a stream
-carried over from earlier stages.
+Stage ``(0, "trained")`` evaluates the unpruned networks, once per seed (the clones are
+identical), and shares the result with every criterion. What is recorded at each stage is
+the configured list of the metric registry (:mod:`bmprune.evaluation.metrics`).
+
+Randomness (DESIGN.md §Randomness): replica r of the population is identified by its
+(seed, criterion), and every random draw it makes at a stage comes from its own stream keyed
+by (seed, criterion, iteration, stage) (:func:`replica_streams`) — the trained network and
+its stage-0 samples by (seed, "trained"). A replica's numbers therefore do not depend on the
+population it runs in: a criteria subset, fewer seeds or a sweep split across machines give
+the same numbers for the same replica, and an interrupted run resumes at the first
+incomplete stage with the same numbers as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -27,28 +34,23 @@ import numpy as np
 import torch
 
 from .. import data as bpdata
-from ..errors import ConfigError
-from ..evaluation import (GenerationScorer, PatternCounter, encoding_error, exact_kl, exact_log_likelihood,
-                          generation_baselines, raw_pixel_error)
+from ..errors import ConfigError, DataError, TrainingDivergedError
+from ..evaluation.metrics import MetricContext, as_rows, select
 from ..fisher import SampleStatistics
-from ..models import RBM
+from ..models import DBM, RBM, receptive_field_mask
 from ..models.io import load_model, save_model
 from ..pruning import prune
+from ..rng import Streams
 from ..sampling import iter_samples
-from ..training import train_rbm
-from .config import StudyConfig, TrainConfig, load_config, resolve_schedule
+from ..training import chains_from_rbms, pretrain_dbm, train_dbm, train_rbm
+from .config import StudyConfig, load_config, resolve_schedule
 from .presets import PRESETS, get_preset
 from .rundir import RunDir
+from .schedule import Step, build_schedule
 
 Progress = Callable[..., None]
-_STAGE_CODE = {"trained": 0, "pruned": 1, "retrained": 2, "sampled": 3}
-#: Exact metrics only for RBMs with at most this many states in the smaller layer.
-EXACT_LIMIT = 2**20
-
-
-def stage_seed(seed: int, iteration: int, stage: str) -> int:
-    """The seed of one stage: a pure function of (config seed, iteration, stage)."""
-    return int(np.random.SeedSequence([seed, iteration, _STAGE_CODE[stage]]).generate_state(1)[0])
+#: The pseudo-criterion of the trained networks, shared by every criterion's clone.
+TRAINED = "trained"
 
 
 @dataclass
@@ -63,11 +65,15 @@ class RunResult:
 
 def resolve_config(config, *, seeds: int | None = None, criteria: list[str] | None = None,
                    iterations: int | None = None) -> StudyConfig:
-    """A StudyConfig from a preset name, a TOML path, a dict or a StudyConfig, with overrides."""
+    """A StudyConfig from a preset name, a TOML path, a dict or a StudyConfig, with overrides.
+
+    Raises ConfigError for an unknown preset, a missing file or an invalid value.
+    """
     if isinstance(config, str) and config in PRESETS:
         cfg = get_preset(config)
-    elif isinstance(config, (str, Path)) and not Path(config).exists():
-        raise ConfigError(f"{config!r} is neither a preset ({', '.join(PRESETS)}) nor a config file")
+    elif isinstance(config, (str, Path)) and not Path(config).is_file():
+        what = "a directory, not a config file" if Path(config).is_dir() else "neither a preset nor a config file"
+        raise ConfigError(f"{str(config)!r} is {what} (presets: {', '.join(PRESETS)})")
     else:
         cfg = load_config(config)
     over: dict[str, Any] = {}
@@ -80,36 +86,72 @@ def resolve_config(config, *, seeds: int | None = None, criteria: list[str] | No
     return cfg.with_overrides(**over) if over else cfg
 
 
+def replica_streams(keys: list[tuple], *labels, device="cpu") -> Streams:
+    """One stream per replica keyed by its identity ``keys[r]`` (e.g. (seed, criterion)) plus ``labels``."""
+    return Streams.from_keys([(*k, *labels) for k in keys], device)
+
+
 # --- data ------------------------------------------------------------------------------
-def load_study_data(cfg: StudyConfig):
-    """(train, test or None) datasets of the study (SPEC §3)."""
+def load_study_data(cfg: StudyConfig, *, verify: bool = True):
+    """(train, test or None) datasets of the study (SPEC §3); ``verify``: check real files' checksums.
+
+    Raises ConfigError when ``data.n_train`` exceeds the training set, DataError for missing
+    or malformed files.
+    """
     d = cfg.data
+    kw = {} if verify else {"verify": False}
     if d.source == "mnist":
-        train, test = bpdata.load_mnist("train"), bpdata.load_mnist("test")
+        train, test = bpdata.load_mnist("train", **kw), bpdata.load_mnist("test", **kw)
     elif d.source == "digits":
         train, test = bpdata.load_digits("train"), bpdata.load_digits("test")
     elif d.source == "cifar_patches":
-        train, test = bpdata.load_cifar_patches(radius=d.radius, n_patches=d.n_patches, batches=d.batches, seed=cfg.seed), None
+        train = bpdata.load_cifar_patches(radius=d.radius, n_patches=d.n_patches, batches=d.batches, seed=cfg.seed, **kw)
+        test = None
     elif d.source == "photo_patches":
         train, test = bpdata.load_photo_patches(radius=d.radius, n_patches=d.n_patches, seed=cfg.seed), None
     else:
         train = bpdata.load_binary(d.path, image_shape=d.image_shape)
         test = bpdata.load_binary(d.test_path, image_shape=d.image_shape) if d.test_path else None
+    if d.n_train is not None and d.n_train > len(train):
+        raise ConfigError(f"data.n_train = {d.n_train:,} exceeds the {len(train):,} training patterns of {d.source!r}")
     return train.random_subset(d.n_train, cfg.seed), test
 
 
-# --- models ----------------------------------------------------------------------------
+def check_against_data(cfg: StudyConfig, train, test) -> None:
+    """What the config asks of the data, checked before anything is written or trained.
+
+    Raises
+    ------
+    ConfigError
+        Receptive fields on data without images, larger than the image or with the wrong
+        number of first-layer hidden units; eigenvector_fi on a model too large to enumerate;
+        an explicitly listed metric that cannot apply (e.g. encoding without labels).
+    """
+    nv = train.n_visible
+    k = cfg.model.receptive_field
+    if k is not None:
+        if train.image_shape is None or train.pixel_mask is not None:
+            raise ConfigError("model.receptive_field needs full-image data (an image_shape)")
+        h, w = train.image_shape
+        if k > min(h, w):
+            raise ConfigError(f"model.receptive_field = {k} is larger than the {h}×{w} image")
+        if cfg.model.hidden[0] != h * w:
+            raise ConfigError(f"receptive fields give one hidden unit per pixel: model.hidden[0] must be {h * w}")
+    if "eigenvector_fi" in cfg.pruning.criteria and 2 ** min(nv, cfg.model.hidden[0]) > 2**24:
+        raise ConfigError(f"eigenvector_fi needs the exact FIM of a {nv} × {cfg.model.hidden[0]} RBM, "
+                          "too large to enumerate (2^min(n_v, n_h) > 2^24 states)")
+    if test is not None and test.n_visible != nv:
+        raise DataError(f"the test set has {test.n_visible} visible units, the training set {nv}")
+    labelled = train.y is not None and test is not None and test.y is not None
+    for name in cfg.evaluation.metrics or []:
+        if name in ("encoding_error", "generation") and not labelled:
+            raise ConfigError(f"metric {name!r} needs labelled training and test data; {cfg.data.source!r} has none")
+
+
+# --- models and training ----------------------------------------------------------------
 def _first_mask(cfg: StudyConfig, train):
     k = cfg.model.receptive_field
-    if k is None:
-        return None
-    from ..models import receptive_field_mask
-    if train.image_shape is None:
-        raise ConfigError("model.receptive_field needs image data (an image_shape)")
-    h, w = train.image_shape
-    if cfg.model.hidden[0] != h * w:
-        raise ConfigError(f"receptive fields give one hidden unit per pixel: hidden[0] must be {h * w}")
-    return receptive_field_mask(h, w, k)
+    return None if k is None else receptive_field_mask(*train.image_shape, k)
 
 
 def _visible_bias(cfg: StudyConfig, x: np.ndarray):
@@ -125,54 +167,66 @@ def _per_epoch(schedule, epochs: int) -> list[float]:
     return [float(value)] * epochs if isinstance(value, (int, float)) else list(value)
 
 
-def _rbm_train_kwargs(t: TrainConfig) -> dict[str, Any]:
-    return {**t.kwargs(), "k": t.k, "persistent": t.persistent, "n_chains": t.n_chains}
+def _diverged(phase: str, section: str, exc: TrainingDivergedError) -> TrainingDivergedError:
+    return TrainingDivergedError(f"{phase}: {exc} (settings: {section}.learning_rate, {section}.momentum)",
+                                 phase=phase, epoch=exc.epoch)
 
 
-def _dbm_train_kwargs(t: TrainConfig) -> dict[str, Any]:
-    kw = {**t.kwargs(), "k": t.k, "max_norm": t.max_norm, "mf_max_iter": t.mf_max_iter}
-    if t.n_chains is not None:
-        kw["n_chains"] = t.n_chains
-    return kw
+def train_initial(cfg: StudyConfig, train, device, rng: Streams, on_epoch: Callable | None = None):
+    """The over-parameterised population, one replica per stream of ``rng`` (per seed), trained (SPEC §2).
 
-
-def train_initial(cfg: StudyConfig, train, device, seed: int, on_epoch: Callable | None = None):
-    """The over-parameterised population, one replica per seed, trained (SPEC §2)."""
-    x = train.x
-    S = cfg.seeds
+    Raises TrainingDivergedError naming the phase and the setting to change.
+    """
+    x, S, hb = train.x, len(rng), cfg.model.hidden_bias
     nv = x.shape[1]
-    hb = cfg.model.hidden_bias
     if cfg.model.kind == "rbm":
-        model = RBM(nv, cfg.model.hidden[0], n_replicas=S, weight_mask=_first_mask(cfg, train), seed=seed,
+        model = RBM(nv, cfg.model.hidden[0], n_replicas=S, weight_mask=_first_mask(cfg, train), seed=rng,
                     weight_std=cfg.model.weight_std, visible_bias=_visible_bias(cfg, x),
                     hidden_bias=hb if not isinstance(hb, list) else hb[0], device=device)
-        train_rbm(model, x, seed=seed, callback=_epoch_cb(on_epoch, "train"), **_rbm_train_kwargs(cfg.train))
+        try:
+            train_rbm(model, x, seed=rng.child("train"), callback=_epoch_cb(on_epoch, "train"), **cfg.train.kwargs())
+        except TrainingDivergedError as exc:
+            raise _diverged("training", "train", exc) from None
         return model
-    from ..training import pretrain_dbm, train_dbm
-    sizes = [nv, *cfg.model.hidden]
-    pre = cfg.pretrain
-    hbs = hb if isinstance(hb, list) else [hb] * len(cfg.model.hidden)
-    model, _ = pretrain_dbm(
-        x, sizes, weight_masks=[_first_mask(cfg, train)] + [None] * (len(sizes) - 2),
-        epochs=[p.epochs for p in pre], batch_size=[p.batch_size for p in pre],
-        learning_rate=[_per_epoch(p.learning_rate, p.epochs) for p in pre],
-        momentum=[_per_epoch(p.momentum, p.epochs) for p in pre], k=[p.k for p in pre],
-        # one visible bias per RBM: the data's (or the configured value) for RBM 1; the deeper RBMs'
-        # "visible" layers are hidden layers, initialised like the paper's MNIST RBMs (b_v = −1)
-        seed=seed, n_replicas=S, visible_bias=[_visible_bias(cfg, x)] + [-1.0] * (len(sizes) - 2), hidden_bias=hbs,
-        weight_std=cfg.model.weight_std, device=device,
-        callback=(lambda layer, epoch, rbm, info: on_epoch(f"pretrain RBM {layer + 1}", epoch, info)) if on_epoch else None)
-    train_dbm(model, x, seed=seed, callback=_epoch_cb(on_epoch, "train"), **_dbm_train_kwargs(cfg.train))
+    sizes, pre = [nv, *cfg.model.hidden], cfg.pretrain
+    try:
+        model, rbms = pretrain_dbm(
+            x, sizes, weight_masks=[_first_mask(cfg, train)] + [None] * (len(sizes) - 2),
+            epochs=[p.epochs for p in pre], batch_size=[p.batch_size for p in pre],
+            learning_rate=[_per_epoch(p.learning_rate, p.epochs) for p in pre],
+            momentum=[_per_epoch(p.momentum, p.epochs) for p in pre], k=[p.k for p in pre],
+            update_rule=[p.update_rule for p in pre],
+            # one visible bias per RBM: the data's (or the configured value) for RBM 1; the deeper RBMs'
+            # "visible" layers are hidden layers, initialised like the paper's MNIST RBMs (b_v = −1)
+            seed=rng, n_replicas=S, visible_bias=[_visible_bias(cfg, x)] + [-1.0] * (len(sizes) - 2),
+            hidden_bias=hb if isinstance(hb, list) else [hb] * len(cfg.model.hidden),
+            weight_std=cfg.model.weight_std, device=device,
+            callback=(lambda layer, epoch, rbm, info: on_epoch(f"pretrain RBM {layer + 1}", epoch, info)) if on_epoch else None)
+    except TrainingDivergedError as exc:
+        section = exc.phase or "pretrain"
+        raise TrainingDivergedError(f"{exc} (settings: {section}.learning_rate, {section}.momentum)",
+                                    phase=section, epoch=exc.epoch) from None
+    chains = None
+    if cfg.train.chains_init == "first_patterns_rbm":
+        C = cfg.train.n_chains
+        if C > len(train):
+            raise ConfigError(f"train.n_chains = {C} exceeds the {len(train)} training patterns (chains_init)")
+        chains = chains_from_rbms(rbms, x[:C], seed=rng.child("chains"))
+    try:
+        train_dbm(model, x, seed=rng.child("train"), callback=_epoch_cb(on_epoch, "train"), init_chains_from=chains,
+                  **cfg.train.kwargs())
+    except TrainingDivergedError as exc:
+        raise _diverged("joint training", "train", exc) from None
     return model
 
 
-def retrain(cfg: StudyConfig, model, train, seed: int, on_epoch: Callable | None = None) -> None:
+def retrain(cfg: StudyConfig, model, train, rng: Streams, on_epoch: Callable | None = None) -> None:
     """Retrain the pruned population in place (RBM: CD; DBM: joint training only, SPEC §5)."""
-    if cfg.model.kind == "rbm":
-        train_rbm(model, train.x, seed=seed, callback=_epoch_cb(on_epoch, "retrain"), **_rbm_train_kwargs(cfg.retrain))
-    else:
-        from ..training import train_dbm
-        train_dbm(model, train.x, seed=seed, callback=_epoch_cb(on_epoch, "retrain"), **_dbm_train_kwargs(cfg.retrain))
+    fit = train_rbm if cfg.model.kind == "rbm" else train_dbm
+    try:
+        fit(model, train.x, seed=rng, callback=_epoch_cb(on_epoch, "retrain"), **cfg.retrain.kwargs())
+    except TrainingDivergedError as exc:
+        raise _diverged("retraining", "retrain", exc) from None
 
 
 def _epoch_cb(on_epoch, phase):
@@ -182,108 +236,96 @@ def _epoch_cb(on_epoch, phase):
 
 
 # --- evaluation of one stage -----------------------------------------------------------
-class _Rows:
-    def __init__(self, criteria: list[str], seeds: list[int], iteration: int, stage: str):
-        self.criteria, self.seeds, self.iteration, self.stage = criteria, seeds, iteration, stage
-        self.rows: list[dict] = []
-
-    def add(self, metric: str, values, layer: int = -1) -> None:
-        values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-        for r, v in enumerate(values.tolist()):
-            self.rows.append({"criterion": self.criteria[r], "seed": self.seeds[r], "replica": r,
-                              "iteration": self.iteration, "stage": self.stage, "metric": metric,
-                              "layer": layer, "value": float(v)})
-
-
-def _enumerable(model) -> bool:
-    return isinstance(model, RBM) and 2 ** min(model.n_visible, model.n_hidden) <= EXACT_LIMIT
+def _rows(values, idents: list[tuple[int, str]], iteration: int, stage: str) -> list[dict]:
+    """Metric rows for the replicas ``idents[r] = (seed, criterion)``."""
+    out = []
+    for metric, layer, v in as_rows(values):
+        for r, x in enumerate(v.tolist()):
+            seed, crit = idents[r]
+            out.append({"criterion": crit, "seed": seed, "replica": r, "iteration": iteration, "stage": stage,
+                        "metric": metric, "layer": layer, "value": float(x)})
+    return out
 
 
 class Study:
-    """A study in progress: config, data, run directory and the population."""
+    """A study in progress: config, data, the selected metrics and the population's identities."""
 
-    def __init__(self, cfg: StudyConfig, out_dir: Path, device: str, progress: Progress | None):
-        self.cfg, self.device, self.progress = cfg, device, progress or (lambda *a, **k: None)
-        self.rundir = RunDir(out_dir, cfg)
-        self.train, self.test = load_study_data(cfg)
+    def __init__(self, cfg: StudyConfig, train, test, device: str) -> None:
+        self.cfg, self.device, self.train, self.test = cfg, device, train, test
         S = cfg.seeds
-        self.criteria = [c for c in cfg.pruning.criteria for _ in range(S)]
-        self.seeds = [cfg.seed + s for _ in cfg.pruning.criteria for s in range(S)]
-        ev = cfg.evaluation
-        needs_test = ev.encoding or ev.generation
-        if needs_test and (self.train.y is None or self.test is None):
-            raise ConfigError("encoding/generation metrics need labelled train and test data")
-        self.scorer = None
-        if ev.generation:
-            self.scorer = GenerationScorer(self.train, C=ev.generation_C, max_iter=ev.classifier_max_iter,
-                                           n_train=ev.classifier_n_train, seed=cfg.seed)
+        self.seed_idents = [(cfg.seed + s, TRAINED) for s in range(S)]
+        self.idents = [(cfg.seed + s, c) for c in cfg.pruning.criteria for s in range(S)]
+        self.clone_index = [s for _ in cfg.pruning.criteria for s in range(S)]
+        self.metrics = select(cfg.evaluation.metrics)
+        self.run_cache: dict = {}
 
-    # samples of the current population, streamed into every consumer at once
-    def _sample(self, model, rows: _Rows, seed: int) -> SampleStatistics:
-        ev, sc = self.cfg.evaluation, self.cfg.sampling
-        stats = SampleStatistics()
-        counter = PatternCounter(self.train.x) if ev.sampled_patterns and isinstance(model, RBM) else None
-        gen = self.scorer.accumulator() if self.scorer is not None else None
-        for chunk in iter_samples(model, sc.n_samples, seed=seed, **sc.kwargs()):
+    @property
+    def criteria(self) -> list[str]:
+        """The criterion of each replica."""
+        return [c for _, c in self.idents]
+
+    def context(self, model, step: Step, prune_report=None) -> MetricContext:
+        return MetricContext(model, step.iteration, step.stage, self.train, self.test, settings=self.cfg.evaluation,
+                             seed=self.cfg.seed, prune_report=prune_report, run_cache=self.run_cache)
+
+    def evaluate(self, model, step: Step, idents, *, sample: bool, prune_report=None):
+        """The metric rows of one stage for the replicas ``idents`` and, if ``sample``, the statistics
+        of the stage's model samples (see :meth:`sample`)."""
+        ctx = self.context(model, step, prune_report)
+        active = [m for m in self.metrics if step.stage in m.stages and m.applies(ctx) is None]
+        values: dict[str, Any] = {}
+        for m in active:
+            if not m.uses_samples:
+                values.update(m.compute(ctx))
+        stats = None
+        if sample:
+            accs = [m.accumulate(ctx) for m in active if m.accumulate is not None]
+            ctx.samples = stats = self.sample(model, step, idents, accs)
+            for m in active:
+                if m.needs_samples:
+                    values.update(m.compute(ctx))
+            for a in accs:
+                values.update(a.result())
+        return _rows(values, idents, step.iteration, step.stage), stats
+
+    def sample(self, model, step: Step, idents, accumulators=()) -> SampleStatistics:
+        """Statistics of the stage's model samples, drawn from the replicas' streams keyed
+        (seed, criterion, iteration, stage, "sampled"); every chunk also goes to ``accumulators``."""
+        stats = SampleStatistics(check_values=False)     # states come from our own sampler
+        rng = replica_streams(idents, step.iteration, step.stage, "sampled", device=model.device)
+        for chunk in iter_samples(model, self.cfg.sampling.n_samples, seed=rng, **self.cfg.sampling.kwargs()):
             stats.update(chunk)
-            if counter is not None:
-                counter.update(chunk[0])
-            if gen is not None:
-                gen.update(chunk[0])
-        for k, alive in enumerate(model.alive):
-            mean = (stats.mean(k).cpu() * alive.cpu()).sum(1) / alive.cpu().sum(1).clamp(min=1)
-            rows.add("mean_activity", mean, layer=k)
-        if counter is not None:
-            rows.add("log_frequency_mse", counter.log_frequency_mse())
-            rows.add("sampled_kl", counter.kl())
-        if gen is not None:
-            for name, values in gen.result().items():
-                rows.add(name, values)
+            for a in accumulators:
+                a.update(chunk)
         return stats
 
-    def evaluate(self, model, iteration: int, stage: str, sample: bool) -> tuple[list[dict], SampleStatistics | None]:
-        """Metrics rows of one stage (SPEC §6) and, if ``sample``, the model samples' statistics (for the next pruning)."""
-        rows = _Rows(self.criteria, self.seeds, iteration, stage)
-        for l, m in enumerate(model.weight_masks):
-            rows.add("weights", m.sum((1, 2)), layer=l)
-        for k, a in enumerate(model.alive):
-            rows.add("alive_units", a.sum(1), layer=k)
-        rows.add("disconnected_visible", (~model.weight_masks[0].any(2)).sum(1))
-        ev = self.cfg.evaluation
-        if ev.exact and _enumerable(model):
-            log_z = model.log_partition()
-            rows.add("exact_kl", exact_kl(model, self.train.x, log_z))
-            rows.add("exact_log_likelihood", exact_log_likelihood(model, self.train.x, log_z))
-        if ev.encoding and (stage != "pruned" or ev.encoding_after_pruning):
-            rows.add("encoding_error", encoding_error(model, self.train, self.test, C=ev.encoding_C,
-                                                      max_iter=ev.classifier_max_iter,
-                                                      n_train=ev.classifier_n_train, seed=self.cfg.seed,
-                                                      mf_max_iter=ev.mf_max_iter))
-        stats = self._sample(model, rows, stage_seed(self.cfg.seed, iteration, "sampled")) if sample else None
-        return rows.rows, stats
-
     def baselines(self) -> list[dict]:
-        """Rows of the raw-pixel encoding and test-digit / random-pattern generation baselines."""
-        ev = self.cfg.evaluation
+        """Rows of the metrics' baselines (raw-pixel encoding, test-digit / random-pattern generation)."""
+        ctx = self.context(None, Step(-1, "baseline"))
         rows = []
-
-        def add(criterion, metric, value):
-            rows.append({"criterion": criterion, "seed": -1, "replica": -1, "iteration": -1, "stage": "baseline",
-                         "metric": metric, "layer": -1, "value": float(value)})
-        if ev.encoding:
-            add("raw_pixels", "encoding_error", raw_pixel_error(self.train, self.test, C=ev.encoding_C,
-                                                                max_iter=ev.classifier_max_iter,
-                                                                n_train=ev.classifier_n_train, seed=self.cfg.seed))
-        if self.scorer is not None:
-            for name, scores in generation_baselines(self.scorer, self.test, seed=self.cfg.seed).items():
+        for m in self.metrics:
+            if m.baseline is None:
+                continue
+            for name, scores in m.baseline(ctx).items():
                 for metric, value in scores.items():
-                    add(name, metric, value)
+                    rows.append({"criterion": name, "seed": -1, "replica": -1, "iteration": -1, "stage": "baseline",
+                                 "metric": metric, "layer": -1, "value": float(value)})
         return rows
+
+
+def _expand(rows: list[dict], study: Study) -> list[dict]:
+    """Per-seed rows of the trained networks, copied to every criterion's clone of that seed."""
+    out = []
+    for r, (seed, crit) in enumerate(study.idents):
+        for row in rows:
+            if row["seed"] == seed:
+                out.append({**row, "criterion": crit, "replica": r})
+    return out
 
 
 def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] | None = None,
         iterations: int | None = None, device: str = "cpu", progress: Progress | None = None,
-        keep_checkpoints: bool = False) -> RunResult:
+        keep_checkpoints: bool = False, verify_data: bool = True) -> RunResult:
     """Run (or resume) a whole pruning study; returns where its results are (DESIGN.md).
 
     Parameters
@@ -292,12 +334,13 @@ def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] |
     out_dir : run directory; default ``runs/<name>-<timestamp>``. An existing directory of the
         same config is resumed from its first incomplete stage; a different config is refused.
     seeds, criteria, iterations : overrides of the config's values
-    device : "cpu" or "cuda"
+    device : "cpu" or "cuda" (or "cuda:N")
     progress : callable(event, **info), optional
         Events: ``"stage"`` (iteration, stage, index, total), ``"epoch"`` (phase, epoch,
-        epochs, info), ``"resume"`` (done), ``"done"`` (seconds).
+        info), ``"resume"`` (done, total), ``"done"`` (seconds, out_dir).
     keep_checkpoints : keep a checkpoint of every stage (default: the trained population
         and the latest stage only).
+    verify_data : check the real data files against their pinned checksums (default True).
 
     Returns
     -------
@@ -306,72 +349,69 @@ def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] |
     Raises
     ------
     ConfigError
-        Invalid config, unknown preset or criterion, a different config in ``out_dir``.
+        Invalid config, unknown preset or criterion, a config that does not fit the data, a
+        different config in ``out_dir``, an unknown or unavailable device.
     DataError
         Missing or malformed data files.
+    TrainingDivergedError
+        Training diverged; the message names the phase, the epoch and the setting to change.
+        The run directory stays resumable from the last completed stage.
     """
     t_start = time.perf_counter()
     cfg = resolve_config(config, seeds=seeds, criteria=criteria, iterations=iterations)
+    device = _check_device(device)
+    prog = progress or (lambda *a, **k: None)
+    train, test = load_study_data(cfg, verify=verify_data)
+    check_against_data(cfg, train, test)
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
-    study = Study(cfg, Path(out_dir), device, progress)
-    rd, prog = study.rundir, study.progress
-    I = cfg.pruning.iterations
-    stages = [(0, "trained")] + [(i, s) for i in range(1, I + 1) for s in ("pruned", "retrained")]
-    total = len(stages)
-    done = [rd.is_done(i, s) for i, s in stages]
+    rd = RunDir(out_dir, cfg)
+    if rd.data_summary() is None:
+        rd.write_data_summary(cfg.data.source, train, test)
+    study = Study(cfg, train, test, device)
+    steps = build_schedule(cfg)
+    done = [rd.is_done(s.iteration, s.stage) for s in steps]
     if any(done):
-        prog("resume", done=sum(done), total=total)
+        prog("resume", done=sum(done), total=len(steps))
+    if not rd.is_done(-1, "baseline"):
+        rows = study.baselines()
+        if rows:
+            rd.complete(-1, "baseline", rows, None, 0.0)
 
-    if not rd.is_done(-1, "baseline") and (cfg.evaluation.encoding or cfg.evaluation.generation):
-        rd.complete(-1, "baseline", study.baselines(), None, 0.0)
-
-    # Resume: the population of the last completed stage; its samples are re-drawn (same seed).
-    model, stats = None, None
-    last = max((k for k, d in enumerate(done) if d), default=None)
-    if last is not None:
-        model = load_model(rd.path / rd.state["checkpoint"], device=device)
+    # Resume: the population of the last completed stage; its samples are re-drawn (same streams).
+    model = load_model(rd.path / rd.state["checkpoint"], device=device) if any(done) else None
+    stats = None
 
     def on_epoch(phase, epoch, info):
         prog("epoch", phase=phase, epoch=epoch, info=info)
 
-    for k, (it, stage) in enumerate(stages):
+    for k, step in enumerate(steps):
         if done[k]:
             continue
-        prog("stage", iteration=it, stage=stage, index=k, total=total)
+        prog("stage", iteration=step.iteration, stage=step.stage, index=k, total=len(steps))
         t0 = time.perf_counter()
-        extra_rows: list[dict] = []
-        if stage == "trained":
-            trained = train_initial(cfg, study.train, device, stage_seed(cfg.seed, 0, "trained"), on_epoch)
-            model = trained.replicas([s for _ in cfg.pruning.criteria for s in range(cfg.seeds)])
-        elif stage == "pruned":
-            if stats is None:   # resumed right after a completed "trained"/"retrained" stage
-                stats = study._sample(model, _Rows(study.criteria, study.seeds, it - 1, "retrained"),
-                                      stage_seed(cfg.seed, it - 1, "sampled"))
-            report = prune(model, criterion=study.criteria, percent=cfg.pruning.percent, samples=stats,
-                           seed=stage_seed(cfg.seed, it, "pruned"))
-            rows = _Rows(study.criteria, study.seeds, it, stage)
-            for l in range(report.weights_removed.shape[1]):
-                rows.add("weights_removed", report.weights_removed[:, l], layer=l)
-                rows.add("weights_by_criterion", report.weights_by_criterion[:, l], layer=l)
-            for l in range(report.units_removed.shape[1]):
-                rows.add("units_removed", report.units_removed[:, l], layer=l)
-            finished = torch.stack([m.sum((1, 2)) == 0 for m in model.weight_masks]).any(0)
-            rows.add("finished", finished)
-            extra_rows = rows.rows
+        if step.stage == "trained":
+            model, rows, stats = _trained_stage(study, step, on_epoch)
         else:
-            retrain(cfg, model, study.train, stage_seed(cfg.seed, it, "retrained"), on_epoch)
-        sample = stage != "pruned" or cfg.evaluation.sample_after_pruning
-        rows, new_stats = study.evaluate(model, it, stage, sample=sample)
-        if stage != "pruned":
-            stats = new_stats
-        ckpt = rd.checkpoint_path(it, stage)
-        save_model(model, ckpt, metadata={"iteration": it, "stage": stage, "criteria": ",".join(study.criteria),
-                                          "seeds": ",".join(map(str, study.seeds))})
+            if step.stage == "pruned":
+                if stats is None:   # resumed right after a completed "trained"/"retrained" stage
+                    stats = _resample(study, model, steps[k - 1])
+                report = prune(model, criterion=study.criteria, percent=list(step.percent), samples=stats,
+                               seed=replica_streams(study.idents, step.iteration, step.stage, device=model.device))
+            else:
+                report = None
+                retrain(cfg, model, train, replica_streams(study.idents, step.iteration, step.stage, device=model.device),
+                        on_epoch)
+            sample = step.samples or cfg.evaluation.sample_after_pruning
+            rows, new_stats = study.evaluate(model, step, study.idents, sample=sample, prune_report=report)
+            if step.stage != "pruned":
+                stats = new_stats
+        ckpt = rd.checkpoint_path(step.iteration, step.stage)
+        save_model(model, ckpt, metadata={"iteration": step.iteration, "stage": step.stage,
+                                          "criteria": ",".join(study.criteria),
+                                          "seeds": ",".join(str(s) for s, _ in study.idents)})
         previous = rd.state.get("checkpoint")
-        rd.complete(it, stage, extra_rows + rows, str(ckpt.relative_to(rd.path)), time.perf_counter() - t0)
+        rd.complete(step.iteration, step.stage, rows, str(ckpt.relative_to(rd.path)), time.perf_counter() - t0)
         if previous and not keep_checkpoints and "iter00-trained" not in previous:
             (rd.path / previous).unlink(missing_ok=True)
     seconds = time.perf_counter() - t_start
@@ -380,4 +420,36 @@ def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] |
     return RunResult(rd.path, cfg, rd.metrics(), seconds)
 
 
-__all__ = ["run", "RunResult", "resolve_config", "stage_seed", "load_study_data", "train_initial", "retrain"]
+def _trained_stage(study: Study, step: Step, on_epoch):
+    """Train one network per seed, evaluate it once, and clone it per criterion (with its samples)."""
+    rng = replica_streams(study.seed_idents, device=study.device)
+    trained = train_initial(study.cfg, study.train, study.device, rng, on_epoch)
+    rows, stats = study.evaluate(trained, step, study.seed_idents, sample=True)
+    return trained.replicas(study.clone_index), _expand(rows, study), stats.select(study.clone_index)
+
+
+def _resample(study: Study, model, previous: Step) -> SampleStatistics:
+    """The samples of a completed stage, re-drawn from its streams after a resume."""
+    if previous.stage == "trained":      # the clones of seed s are replicas s of the first criterion
+        per_seed = model.replicas(list(range(study.cfg.seeds)))
+        return study.sample(per_seed, previous, study.seed_idents).select(study.clone_index)
+    return study.sample(model, previous, study.idents)
+
+
+def _check_device(device: str) -> str:
+    """``device`` if torch can use it; ConfigError otherwise (an unknown name, or no CUDA)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {device!r}: use 'cpu' or 'cuda' ({exc})") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {device!r}: use 'cpu' or 'cuda'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but torch sees no CUDA device")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: torch sees only {torch.cuda.device_count()} CUDA device(s)")
+    return str(dev)
+
+
+__all__ = ["RunResult", "Study", "check_against_data", "load_study_data", "replica_streams", "resolve_config",
+           "retrain", "run", "train_initial"]

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EnumerationError
+from ..models.base import log_partition
 from ..models.enumeration import check_enumerable, iter_binary_states
 
 # Elements of one (R, chunk, P) float64 block of centred statistics (64 MiB): bounds memory
@@ -86,7 +87,7 @@ class _Enumerated:
     ``We`` (R, n_e, n_s) maps e to s; ``alive_e``/``alive_s`` (R, n) clamp dead units to 0.
     """
 
-    def __init__(self, We, b_e, b_s, alive_e, alive_s, max_states):
+    def __init__(self, We, b_e, b_s, alive_e, alive_s, max_states, log_z):
         self.We, self.b_e, self.b_s = We, b_e, b_s
         self.R, self.n_e, self.n_s = We.shape
         check_enumerable(self.n_e, max_states, "the exact Fisher information")
@@ -94,7 +95,7 @@ class _Enumerated:
         self.alive_s = alive_s.double()                         # (R, n_s)
         P = self.n_e + (self.n_e + 1) * self.n_s
         self.chunk = max(1, _BLOCK_ELEMENTS // max(1, self.R * P))
-        self.log_z = self._log_partition()
+        self.log_z = log_z                                      # (R,) from the model's log_partition
 
     def _states(self):
         for x in iter_binary_states(self.n_e, self.chunk, dtype=torch.float64, device=self.We.device):
@@ -108,10 +109,6 @@ class _Enumerated:
         dead_on = torch.matmul(x, self.dead_e.unsqueeze(-1)).squeeze(-1) > 0     # (R, c)
         lw = lw.masked_fill(dead_on, -math.inf)
         return lw, torch.sigmoid(pre) * self.alive_s.unsqueeze(1)
-
-    def _log_partition(self):
-        parts = [torch.logsumexp(self._log_weight_and_sigma(x)[0], dim=-1) for x in self._states()]
-        return torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)             # (R,)
 
     def _probs(self):
         """Yield (x̃ (R|1, c, n_e+1), p (R, c), σ (R, c, n_s)) per chunk of states."""
@@ -159,10 +156,12 @@ def _enumerate(model, max_states):
     """Set up the enumeration over the smaller layer; also returns whether h is enumerated."""
     W, b_v, b_h, alive_h = _rbm_tensors(model)
     R, nv, nh = W.shape
+    check_enumerable(min(nv, nh), max_states, "the exact Fisher information")
+    log_z = log_partition(model.weights, model.biases, model.alive, max_states)
     alive_v = torch.ones(R, nv, dtype=torch.bool, device=W.device)  # visible units are never removed (SPEC §1)
     if nv <= nh:
-        return _Enumerated(W, b_v, b_h, alive_v, alive_h, max_states), False
-    return _Enumerated(W.transpose(1, 2), b_h, b_v, alive_h, alive_v, max_states), True
+        return _Enumerated(W, b_v, b_h, alive_v, alive_h, max_states, log_z), False
+    return _Enumerated(W.transpose(1, 2), b_h, b_v, alive_h, alive_v, max_states, log_z), True
 
 
 def _transposed_order(nv: int, nh: int, device) -> torch.Tensor:

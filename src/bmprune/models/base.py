@@ -1,59 +1,367 @@
-"""Common plumbing of populations of Boltzmann machines (DESIGN.md §Populations of networks).
+"""The contract every algorithm uses: a population of layered Boltzmann machines (SPEC §1).
 
-A model holds R independent networks ("replicas") in one set of tensors whose first axis is
-the replica. Subclasses describe themselves by a JSON-able ``config`` and a flat dict of
-named tensors; everything generic (device moves, selecting replicas, save/load) is written
-once here against that description.
+A :class:`BoltzmannMachine` is a chain of binary unit layers x⁰ = v, x¹, …, x^L with weights
+only between adjacent layers,
+
+    E(x) = −Σ_{l=0..L} b_lᵀ x_l − Σ_{l=0..L−1} x_lᵀ W_l x_{l+1},   p(x) = exp(−E(x)) / Z,
+
+held for R independent networks ("replicas") in one set of tensors whose first axis is the
+replica (DESIGN.md §Populations). An RBM is the case L = 1, the paper's DBM L = 2. The
+sampler, the training loops, the Fisher estimates, pruning, evaluation and the report use
+only what is defined here:
+
+* description: ``layer_sizes``, ``n_layers`` (L), ``n_visible``, ``n_replicas``, ``dtype``,
+  ``device``; per layer the lists ``weights`` (L tensors (R, n_l, n_{l+1})), ``biases``
+  (L + 1 tensors (R, n_l)), ``weight_masks`` (L bool) and ``alive`` (L + 1 bool);
+* conditionals: :meth:`p_layer`, :meth:`sample_layer`; chains: :meth:`init_chains`,
+  :meth:`gibbs_step`; inference: :meth:`mean_field`, :meth:`transform`;
+* exact normalisation where enumerable: :meth:`log_partition`, :meth:`enumerated_units`,
+  :meth:`is_enumerable`;
+* populations: :meth:`replicas`, :meth:`replica`, :meth:`clone`, :meth:`to`; persistence:
+  :meth:`save`, :meth:`load`; masks: :meth:`apply_masks`.
+
+Removed ("dead") units are masks, never artificial biases: every conditional, sample,
+mean-field value and exact sum multiplies by ``alive``, so a dead unit is exactly 0 and a
+tempered model (β × every parameter) is still the same model with the same units removed.
+
+Concrete classes store their tensors under the field's names (``RBM.W``, ``DBM.b``, …) and
+provide ``weights``/``biases``/``weight_masks`` as lists of those same tensors (updates in
+place are seen by both), ``config`` and ``named_tensors`` for checkpoints, and
+``_from_named_tensors`` to rebuild.
 """
 
 from __future__ import annotations
 
+import math
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
+
+from .._torch import as_binary
+from ..errors import ConfigError, DataError, ShapeError
+from ..rng import Streams
+from .enumeration import MAX_STATES, check_enumerable, iter_binary_states
+
+#: Largest number of enumerated states for exact metrics computed routinely (exact KL, Fig 2):
+#: 2^20 states per replica. :meth:`BoltzmannMachine.log_partition` itself allows up to 2^24.
+EXACT_LIMIT = 2**20
+# Mean-field changes below this many machine epsilons are rounding noise, not progress: in
+# float32 (eps = 1.2e-7) the iterates of a converged μ keep jittering by 1–2 ulps, so the
+# SPEC's tol = 1e-7 would never be met and every update would run all 50 iterations.
+MF_ROUNDING_EPS = 4
 
 
-class BoltzmannMachine:
-    """Base class of :class:`~bmprune.RBM` and :class:`~bmprune.DBM` populations.
+class BoltzmannMachine(ABC):
+    """Base class of :class:`~bmprune.RBM` and :class:`~bmprune.DBM` populations (see module doc).
 
-    Subclasses implement ``config`` (a dict of constructor keywords besides the tensors),
-    ``named_tensors()`` (name → tensor, every tensor with leading replica axis R) and
-    ``_from_named_tensors(config, tensors)``; plus the sampling protocol used by
-    :mod:`bmprune.sampling`: ``layer_sizes``, ``init_chains(n, generator)`` and
-    ``gibbs_step(states, generator)``.
+    Attributes
+    ----------
+    alive : list of L + 1 bool Tensors (R, n_l)
+        Units that take part in the model; ``alive[0]`` (visible) is always all True.
     """
 
     #: Registry used by :func:`bmprune.models.io.load_model` to rebuild a saved model.
     kinds: ClassVar[dict[str, type["BoltzmannMachine"]]] = {}
     kind: ClassVar[str] = ""
+    alive: list[torch.Tensor]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.kind:
             BoltzmannMachine.kinds[cls.kind] = cls
 
-    # --- to be provided by subclasses -------------------------------------------------
+    # --- provided by subclasses ---------------------------------------------------------
     @property
-    def config(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def weights(self) -> list[torch.Tensor]:
+        """The L weight matrices, ``weights[l]`` (R, n_l, n_{l+1}) between layers l and l + 1."""
 
-    def named_tensors(self) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @property
+    @abstractmethod
+    def biases(self) -> list[torch.Tensor]:
+        """The L + 1 bias vectors, ``biases[l]`` (R, n_l); ``biases[0]`` is the visible bias."""
+
+    @property
+    @abstractmethod
+    def weight_masks(self) -> list[torch.Tensor]:
+        """The L bool masks of ``weights`` (True = the connection exists)."""
+
+    @property
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Constructor sizes, stored in checkpoints (JSON)."""
+
+    @abstractmethod
+    def named_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor by name, each with leading replica axis R (what a checkpoint holds)."""
 
     @classmethod
-    def _from_named_tensors(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]):  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _from_named_tensors(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]):
+        """Rebuild from :attr:`config` and :meth:`named_tensors`; raises ShapeError on a mismatch."""
 
-    # --- generic ----------------------------------------------------------------------
+    # --- description ------------------------------------------------------------------
+    @property
+    def layer_sizes(self) -> list[int]:
+        """``[n_visible, n_h1, …, n_hL]``."""
+        return [self.biases[0].shape[1]] + [w.shape[2] for w in self.weights]
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers L (= hidden layers; 1 for an RBM, 2 in the paper's DBM)."""
+        return len(self.weights)
+
+    @property
+    def n_visible(self) -> int:
+        """Number of visible units (int)."""
+        return self.biases[0].shape[1]
+
     @property
     def n_replicas(self) -> int:
         """Number of replicas R in the population."""
-        return next(iter(self.named_tensors().values())).shape[0]
+        return self.biases[0].shape[0]
 
     @property
     def device(self) -> torch.device:
-        return next(iter(self.named_tensors().values())).device
+        """Where the tensors live."""
+        return self.biases[0].device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters (float32 by default)."""
+        return self.weights[0].dtype
+
+    # --- masks ------------------------------------------------------------------------
+    def apply_masks(self):
+        """Remove the connections of dead units from the masks and zero masked weights.
+
+        ``weight_masks[l] &= alive[l] ⊗ alive[l+1]``; ``weights[l] *= weight_masks[l]``.
+        Returns ``self``.
+        """
+        for l, (w, m) in enumerate(zip(self.weights, self.weight_masks)):
+            m &= self.alive[l].unsqueeze(2) & self.alive[l + 1].unsqueeze(1)
+            w.mul_(m)
+        return self
+
+    # --- validation -------------------------------------------------------------------
+    def _layer_states(self, x, l: int, *, binary: bool, name: str) -> torch.Tensor:
+        """Validate states (or mean-field values) of layer l → (R, B, n_l) in the model dtype."""
+        x = as_binary(x, self.layer_sizes[l], name=name, n_replicas=self.n_replicas, dtype=self.dtype,
+                      device=self.device, check_values=binary)
+        if not binary and x.is_floating_point() and (torch.isnan(x).any() or (x < 0).any() or (x > 1).any()):
+            raise DataError(f"{name} must hold values in [0, 1]")
+        return x.expand(self.n_replicas, -1, -1)
+
+    # --- conditionals and sampling (SPEC §1) --------------------------------------------
+    def p_layer(self, l: int, states) -> torch.Tensor:
+        """p(x_l,j = 1 | x_{l−1}, x_{l+1}) = σ(b_l,j + (x_{l−1}ᵀW_{l−1})_j + (W_l x_{l+1})_j).
+
+        Parameters
+        ----------
+        l : int
+            Layer index, 0 (visible) … L.
+        states : sequence of L + 1 entries
+            Layer states (or mean-field values in [0, 1]), each (B, n_k) or (R, B, n_k); only
+            the neighbours ``states[l−1]`` and ``states[l+1]`` are read (others may be None).
+
+        Returns
+        -------
+        p : Tensor of shape (R, B, n_l), model dtype
+            0 for dead units.
+
+        Raises
+        ------
+        ShapeError, DataError
+            A wrong layer index, wrong shapes or values outside [0, 1].
+        """
+        L = self.n_layers
+        if not 0 <= l <= L or len(states) != L + 1:
+            raise ShapeError(f"need a layer index in 0…{L} and {L + 1} layer states; got l={l}, {len(states)} states")
+        x = [None] * (L + 1)
+        for k in (l - 1, l + 1):
+            if 0 <= k <= L:
+                x[k] = self._layer_states(states[k], k, binary=False, name=f"states[{k}]")
+        if 0 < l < L and x[l - 1].shape[1] != x[l + 1].shape[1]:
+            raise ShapeError(f"states[{l - 1}] and states[{l + 1}] hold different batch sizes")
+        return conditional(l, x, self.weights, self.biases, self.alive)
+
+    def sample_layer(self, l: int, states, rng: Streams | int | None = None) -> torch.Tensor:
+        """A binary sample of layer l given its neighbours: (R, B, n_l), model dtype.
+
+        ``rng``: per-replica random streams (:class:`bmprune.rng.Streams`) or a seed.
+        """
+        return self._rng(rng).bernoulli(self.p_layer(l, states))
+
+    def _rng(self, rng) -> Streams:
+        return Streams.coerce(rng, self.n_replicas, self.device)
+
+    def init_chains(self, n_chains: int, rng: Streams | int | None = None, v=None) -> tuple[torch.Tensor, ...]:
+        """Start states for Gibbs chains: v, then each hidden layer sampled bottom-up.
+
+        v is uniform on {0, 1} (or ``v`` as given, e.g. training images; then ``n_chains``
+        is ignored). Hidden layer l is sampled from σ(b_l + 2·x_{l−1}ᵀW_{l−1}) for l < L, the
+        doubled input standing in for the missing top-down input, and from
+        σ(b_L + x_{L−1}ᵀW_{L−1}) for the top layer (the mean-field initialisation, sampled;
+        for an RBM simply h ~ p(h | v)).
+
+        Parameters
+        ----------
+        n_chains : int
+        rng : Streams or int, optional
+            Per-replica random streams, or a seed (default 0).
+        v : (C, n_visible) or (R, C, n_visible), binary, optional
+
+        Returns
+        -------
+        states : tuple of L + 1 Tensors (R, C, n_l), model dtype
+        """
+        rng = self._rng(rng)
+        R = self.n_replicas
+        if v is None:
+            v = rng.bernoulli(torch.full((R, int(n_chains), self.n_visible), 0.5, dtype=self.dtype, device=self.device))
+        else:
+            v = self._layer_states(v, 0, binary=True, name="v").clone()
+        x = [v]
+        W, b = self.weights, self.biases
+        for l in range(1, self.n_layers + 1):
+            alpha = 2.0 if l < self.n_layers else 1.0
+            p = torch.sigmoid(torch.baddbmm(b[l].unsqueeze(1), x[l - 1], W[l - 1], alpha=alpha))
+            x.append(rng.bernoulli(_mask_dead(p, self.alive[l])))
+        return tuple(x)
+
+    def gibbs_step(self, states, rng: Streams | int | None = None) -> tuple[torch.Tensor, ...]:
+        """One Gibbs sweep: every odd layer given the even ones, then every even layer given the odd.
+
+        ``states``: tuple of L + 1 tensors (R, C, n_l). Returns the new tuple; the old odd
+        layers are not read, so after the sweep the states are one joint sample of the chain
+        (for an RBM: h ~ p(h | v), then v ~ p(v | h), and (v, h) is a joint sample).
+        States are trusted (no validation): this is the sampling hot path.
+        """
+        rng = rng if isinstance(rng, Streams) else self._rng(rng)
+        W, b, alive = self.weights, self.biases, self.alive
+        x = list(states)
+        for parity in (1, 0):
+            for l in range(parity, self.n_layers + 1, 2):
+                x[l] = rng.bernoulli(conditional(l, x, W, b, alive))
+        return tuple(x)
+
+    # --- mean-field inference (Salakhutdinov & Larochelle 2010) ---------------------------
+    def mean_field(self, v, *, tol: float = 1e-7, max_iter: int = 50) -> list[torch.Tensor]:
+        """Mean-field posterior q(h | v) = Π_l Π_j Bernoulli(μ^l_j) with v clamped (SPEC §2).
+
+        Initialised by a bottom-up pass with doubled input, μ^l = σ(b_l + 2·μ^{l−1}ᵀW_{l−1})
+        for l < L and μ^L = σ(b_L + μ^{L−1}ᵀW_{L−1}) (μ⁰ = v), then iterated: all odd hidden
+        layers μ^l ← σ(b_l + μ^{l−1}ᵀW_{l−1} + W_l μ^{l+1}), then all even ones, until the
+        largest change of any μ over the whole batch and population is below ``tol``, or
+        ``max_iter`` iterations. With one hidden layer (an RBM) the posterior p(h | v) is
+        exact after the single, undoubled pass and no iteration is done.
+
+        Parameters
+        ----------
+        v : (B, n_visible) or (R, B, n_visible), binary
+        tol : float, default 1e-7
+        max_iter : int, default 50
+            0 returns the bottom-up initialisation.
+
+        Returns
+        -------
+        mu : list of L Tensors (R, B, n_l), model dtype
+            ``mu[l−1]`` is μ^l; dead units are exactly 0.
+
+        Raises
+        ------
+        ShapeError, DataError
+            ``v`` of the wrong width, replica count or not binary. ``ConfigError``: negative
+            ``tol`` or ``max_iter``.
+
+        Notes
+        -----
+        The stopping rule is shared by the batch and the replicas (they are iterated
+        together), so a pattern's μ can differ from the one computed alone by about ``tol``.
+        The tolerance is floored at 4 machine epsilons of the model dtype (4.8e−7 in
+        float32, no change in float64): below that, changes are rounding noise and the
+        iteration would otherwise run to ``max_iter`` every time.
+        """
+        check_mean_field(tol, max_iter)
+        v = self._layer_states(v, 0, binary=True, name="v")
+        return mean_field(v, self.weights, self.biases, self.alive, float(tol), int(max_iter))[0]
+
+    def transform(self, v, *, tol: float = 1e-7, max_iter: int = 50) -> torch.Tensor:
+        """Top-layer features μ^L, (R, B, n_L): the encoding of SPEC §6 (p(h | v) for an RBM).
+
+        Same arguments and errors as :meth:`mean_field`. Dead units give 0; dropping them
+        (their number differs between replicas) is left to the caller.
+        """
+        return self.mean_field(v, tol=tol, max_iter=max_iter)[-1]
+
+    # --- exact normalisation ----------------------------------------------------------
+    def enumerated_units(self) -> int:
+        """Units :meth:`log_partition` enumerates: the smaller of the odd and the even layers' totals."""
+        sizes = self.layer_sizes
+        return min(sum(sizes[1::2]), sum(sizes[0::2]))
+
+    def free_energy_units(self) -> int:
+        """Units :meth:`free_energy` enumerates per pattern: the even hidden layers h², h⁴, … (0 for an RBM)."""
+        return sum(self.layer_sizes[2::2])
+
+    def is_enumerable(self, limit: int = EXACT_LIMIT) -> bool:
+        """Whether exact log Z and log p(v) need at most ``limit`` enumerated states per replica."""
+        return 2 ** max(self.enumerated_units(), self.free_energy_units()) <= int(limit)
+
+    def log_partition(self, max_states: int | None = None) -> torch.Tensor:
+        """Exact log Z per replica, float64, in nats.
+
+        Enumerates the joint states of either the odd layers or the even layers (whichever
+        has fewer units in total: for an RBM the smaller layer, for v–h¹–h² usually h¹ alone)
+        and sums the other layers analytically: given the enumerated layers they are
+        independent Bernoulli units, so each contributes Σ_j softplus(input_j) to
+        log Σ exp(−E). Dead units are clamped off (SPEC §4).
+
+        Parameters
+        ----------
+        max_states : int, optional
+            Largest number of enumerated states allowed (default 2^24).
+
+        Returns
+        -------
+        log_Z : Tensor of shape (R,), float64
+
+        Raises
+        ------
+        EnumerationError
+            2^(enumerated units) exceeds ``max_states``.
+        """
+        return log_partition(self.weights, self.biases, self.alive, max_states)
+
+    def free_energy(self, v, max_states: int | None = None) -> torch.Tensor:
+        """F(v) = −log Σ_h exp(−E(v, h)) in nats, per replica and pattern: (R, B), float64.
+
+        The odd layers are summed analytically given the even ones; the even hidden layers
+        (h², h⁴, …) are enumerated (an RBM has none: F is closed-form). Dead units are off.
+
+        Raises
+        ------
+        EnumerationError
+            2^(units of the even hidden layers) exceeds ``max_states`` (default 2^24).
+        ShapeError, DataError
+            ``v`` of the wrong width or not binary.
+        """
+        v = self._layer_states(v, 0, binary=True, name="v").double()
+        return free_energy(v, self.weights, self.biases, self.alive, max_states)
+
+    def log_prob(self, v, max_states: int | None = None, log_z: torch.Tensor | None = None) -> torch.Tensor:
+        """Exact log p(v) = −F(v) − log Z per replica, float64, in nats: (R, B).
+
+        Pass ``log_z`` (R,) to reuse a partition function. Raises ``EnumerationError`` like
+        :meth:`log_partition` and :meth:`free_energy`.
+        """
+        if log_z is None:
+            log_z = self.log_partition(max_states)
+        return -self.free_energy(v, max_states) - log_z.unsqueeze(-1)
+
+    # --- populations --------------------------------------------------------------------
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
         """A copy on ``device`` (and with floating tensors in ``dtype``); masks stay bool."""
         def move(t: torch.Tensor) -> torch.Tensor:
@@ -112,3 +420,136 @@ class BoltzmannMachine:
     def __repr__(self) -> str:
         sizes = "-".join(str(n) for n in self.layer_sizes)
         return f"{type(self).__name__}({sizes}, n_replicas={self.n_replicas}, device={self.device})"
+
+
+# --- pure kernels (trusted inputs: states (R|1, B, n_l), W (R, n_l, n_{l+1}), b (R, n_l)) ---
+def layer_input(l: int, x, W, b) -> torch.Tensor:
+    """b_l + x_{l−1}ᵀW_{l−1} + W_l x_{l+1}: (R, B, n_l). Reads only x[l−1] and x[l+1]."""
+    out = b[l].unsqueeze(1)
+    if l > 0:
+        out = _affine(x[l - 1], W[l - 1], out)
+    if l < len(W):
+        out = _affine(x[l + 1], W[l].transpose(1, 2), out)
+    return out
+
+
+def _affine(x, W, acc) -> torch.Tensor:
+    """acc + x W: x (R|1, B, n), W (R, n, m), acc (R, 1|B, m) → (R, B, m)."""
+    if x.shape[0] == W.shape[0]:
+        return torch.baddbmm(acc, x, W)          # the add fused into the GEMM
+    return torch.matmul(x, W) + acc
+
+
+def _mask_dead(p: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """p with dead units set to exactly 0, in place (skipped when no unit is dead)."""
+    if not bool(alive.all()):
+        p.mul_(alive.unsqueeze(1))
+    return p
+
+
+def conditional(l: int, x, W, b, alive) -> torch.Tensor:
+    """p(x_l = 1 | neighbours) = σ(layer input) with dead units at 0: (R, B, n_l)."""
+    return _mask_dead(torch.sigmoid(layer_input(l, x, W, b)), alive[l])
+
+
+def check_mean_field(tol: float, max_iter: int) -> None:
+    """ConfigError unless tol ≥ 0 and max_iter ≥ 0."""
+    if not (tol >= 0) or int(max_iter) < 0:
+        raise ConfigError(f"mean field needs tol ≥ 0 and max_iter ≥ 0; got {tol}, {max_iter}")
+
+
+def mean_field(v, W, b, alive, tol: float, max_iter: int) -> tuple[list[torch.Tensor], int]:
+    """Mean-field fixed point; returns ([μ¹, …, μ^L], iterations done). See ``BoltzmannMachine.mean_field``."""
+    L = len(W)
+    tol = max(tol, MF_ROUNDING_EPS * torch.finfo(v.dtype).eps)
+    masks = [None if bool(a.all()) else a.unsqueeze(1).to(v.dtype) for a in alive]
+
+    def sig(inp, l):
+        out = torch.sigmoid(inp)
+        return out if masks[l] is None else out.mul_(masks[l])
+
+    vW = torch.bmm(v, W[0]) if v.shape[0] == W[0].shape[0] else torch.matmul(v, W[0])   # (R, B, n_1)
+    c1 = vW + b[1].unsqueeze(1)       # layer 1's bottom-up input: the data are clamped, compute once
+    if L == 1:
+        return [sig(c1, 1)], 0
+    mu = [v, sig(c1 + vW, 1)]                                                  # doubled input for h¹
+    for l in range(2, L + 1):
+        mu.append(sig(torch.baddbmm(b[l].unsqueeze(1), mu[l - 1], W[l - 1], alpha=2.0 if l < L else 1.0), l))
+    order = list(range(1, L + 1, 2)) + list(range(2, L + 1, 2))              # odd layers, then even
+    done = 0
+    for done in range(1, max_iter + 1):
+        change = None
+        for l in order:
+            inp = c1 if l == 1 else torch.baddbmm(b[l].unsqueeze(1), mu[l - 1], W[l - 1])
+            if l < L:
+                inp = torch.baddbmm(inp, mu[l + 1], W[l].transpose(1, 2))
+            new = sig(inp, l)
+            d = torch.sub(new, mu[l]).abs_().amax()                            # max |Δμ| over (R, B, n_l)
+            change = d if change is None else torch.maximum(change, d)
+            mu[l] = new
+        if change.item() < tol:   # one sync per iteration: the whole population stops together
+            break
+    return mu[1:], done
+
+
+def log_partition(W, b, alive, max_states: int | None = None) -> torch.Tensor:
+    """Exact log Z (R,) float64 of the layered model (W, b, alive); see ``BoltzmannMachine.log_partition``."""
+    W = [w.double() for w in W]
+    b = [x.double() for x in b]
+    sizes = [b[0].shape[1]] + [w.shape[2] for w in W]
+    L, R, device = len(W), b[0].shape[0], b[0].device
+    odd, even = list(range(1, L + 1, 2)), list(range(0, L + 1, 2))
+    n_odd, n_even = sum(sizes[l] for l in odd), sum(sizes[l] for l in even)
+    enum, summed = (odd, even) if n_odd <= n_even else (even, odd)
+    n = min(n_odd, n_even)
+    check_enumerable(n, MAX_STATES if max_states is None else max_states, "the exact partition function")
+    chunk = max(1, 2**24 // max(1, R * max(sizes)))
+    parts = []
+    for s in iter_binary_states(n, chunk, dtype=torch.float64, device=device):
+        x: list[torch.Tensor | None] = [None] * (L + 1)
+        val = torch.zeros(R, s.shape[0], dtype=torch.float64, device=device)
+        dead_on = torch.zeros(R, s.shape[0], dtype=torch.bool, device=device)
+        start = 0
+        for l in enum:
+            x[l] = s[:, start:start + sizes[l]].expand(R, -1, -1)                  # (R, S, n_l)
+            start += sizes[l]
+            val += (x[l] * b[l].unsqueeze(1)).sum(-1)
+            dead_on |= (x[l] * (~alive[l]).unsqueeze(1)).sum(-1) > 0
+        for m in summed:
+            val += (F.softplus(layer_input(m, x, W, b)) * alive[m].unsqueeze(1)).sum(-1)
+        parts.append(torch.logsumexp(val.masked_fill(dead_on, -math.inf), dim=-1))
+    return torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)
+
+
+def free_energy(v, W, b, alive, max_states: int | None = None) -> torch.Tensor:
+    """F(v) (R, B) float64 of visible states v (R, B, n_v); see ``BoltzmannMachine.free_energy``."""
+    W = [w.double() for w in W]
+    b = [x.double() for x in b]
+    sizes = [b[0].shape[1]] + [w.shape[2] for w in W]
+    L, (R, B, _) = len(W), v.shape
+    even = list(range(2, L + 1, 2))
+    n = sum(sizes[l] for l in even)
+    check_enumerable(n, MAX_STATES if max_states is None else max_states, "the exact free energy")
+    chunk = max(1, 2**24 // max(1, R * B * max(sizes)))
+    parts = []
+    for s in iter_binary_states(n, chunk, dtype=torch.float64, device=v.device):      # (S, n)
+        S = s.shape[0]
+        x: list[torch.Tensor | None] = [v.repeat_interleave(S, dim=1)] + [None] * L     # (R, B·S, n_v)
+        val = (v * b[0].unsqueeze(1)).sum(-1).repeat_interleave(S, dim=1)               # (R, B·S)
+        dead_on = torch.zeros(R, S, dtype=torch.bool, device=v.device)
+        start = 0
+        for l in even:
+            xs = s[:, start:start + sizes[l]].expand(R, -1, -1)                         # (R, S, n_l)
+            start += sizes[l]
+            val += (xs * b[l].unsqueeze(1)).sum(-1).repeat(1, B)
+            dead_on |= (xs * (~alive[l]).unsqueeze(1)).sum(-1) > 0
+            x[l] = xs.repeat(1, B, 1)                                                   # (R, B·S, n_l)
+        for m in range(1, L + 1, 2):
+            val += (F.softplus(layer_input(m, x, W, b)) * alive[m].unsqueeze(1)).sum(-1)
+        val = val.masked_fill(dead_on.repeat(1, B), -math.inf).view(R, B, S)
+        parts.append(torch.logsumexp(val, dim=-1))
+    return -torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)
+
+
+__all__ = ["BoltzmannMachine", "EXACT_LIMIT", "conditional", "free_energy", "layer_input", "log_partition",
+           "mean_field"]

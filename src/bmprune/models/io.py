@@ -8,14 +8,13 @@ metadata the caller adds (e.g. iteration and stage). Writes are atomic.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .._io import atomic_write
 from ..errors import CheckpointError
 from .base import BoltzmannMachine
 
@@ -29,20 +28,11 @@ def save_model(model: BoltzmannMachine, path, metadata: dict[str, str] | None = 
     from .. import __version__
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta.update(bmprune_kind=model.kind, bmprune_config=json.dumps(model.config),
                 bmprune_version=__version__)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.named_tensors().items()}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def read_metadata(path) -> dict[str, str]:

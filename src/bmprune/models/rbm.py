@@ -5,21 +5,22 @@ F(v) = −b_vᵀv − Σ_j softplus(b_h,j + (vᵀW)_j),  log p(v) = −F(v) − 
 
 Every tensor carries a leading replica axis R. Masked weights are exactly zero. A removed
 ("dead") hidden unit is clamped to 0: it is never sampled on, adds nothing to F(v) or Z, and
-its weights are masked (SPEC §1 "Unit removal").
+its weights are masked (SPEC §1 "Unit removal"). Sampling, mean field (exact p(h | v)), the
+partition function and everything else generic comes from
+:class:`~bmprune.models.base.BoltzmannMachine` with one weight layer.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .._torch import as_binary, bernoulli, make_generator
+from .._torch import as_binary
 from ..errors import ShapeError
-from .base import BoltzmannMachine
-from .enumeration import check_enumerable, iter_binary_states
+from ..rng import Streams
+from .base import BoltzmannMachine, conditional
 
 
 def _bias_tensor(value, R: int, n: int, name: str, dtype, device) -> torch.Tensor:
@@ -49,6 +50,18 @@ def _mask_tensor(mask, shape: tuple[int, ...], name: str, device) -> torch.Tenso
     raise ShapeError(f"{name} must have shape {shape[1:]} or {shape}; got {tuple(m.shape)}")
 
 
+def init_weights(sizes: list[int], R: int, seed, weight_std: float) -> list[torch.Tensor]:
+    """Initial weights W_l ~ N(0, weight_std²), float64 on the CPU, drawn per replica (SPEC §2).
+
+    ``seed``: an int (replica r draws from key (seed, r)) or per-replica
+    :class:`~bmprune.rng.Streams`. W_0 is drawn first, so an RBM and a DBM of the same seed
+    start from the same W_0. Drawn on the CPU so the same seed gives the same network on
+    every device.
+    """
+    rng = Streams.coerce(seed, R, "cpu").child("init")
+    return [rng.normal((a, b)) * float(weight_std) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
 class RBM(BoltzmannMachine):
     """A population of R Bernoulli–Bernoulli RBMs sharing one set of tensors (SPEC §1).
 
@@ -60,8 +73,9 @@ class RBM(BoltzmannMachine):
         Number of independent networks R.
     weight_mask : bool tensor of shape (n_visible, n_hidden) or (R, n_visible, n_hidden), optional
         Allowed connections (e.g. :func:`bmprune.receptive_field_mask`). Default: all.
-    seed : int, default 0
-        Seeds the initial weights.
+    seed : int or Streams, default 0
+        Seeds the initial weights, per replica (:mod:`bmprune.rng`): replica r of a seed-s
+        population starts from the same weights whatever R.
     weight_std : float, default 0.1
         W ~ N(0, weight_std²), then masked (the paper's initialisation, SPEC §2).
     visible_bias, hidden_bias : float or tensor of shape (n,) or (R, n), default 0.0
@@ -95,7 +109,7 @@ class RBM(BoltzmannMachine):
         n_hidden: int,
         n_replicas: int = 1,
         weight_mask=None,
-        seed: int = 0,
+        seed: int | Streams = 0,
         *,
         weight_std: float = 0.1,
         visible_bias=0.0,
@@ -106,9 +120,8 @@ class RBM(BoltzmannMachine):
         if n_visible < 1 or n_hidden < 1 or n_replicas < 1:
             raise ShapeError(f"RBM sizes must be positive; got n_visible={n_visible}, n_hidden={n_hidden}, n_replicas={n_replicas}")
         R, nv, nh = int(n_replicas), int(n_visible), int(n_hidden)
-        g = make_generator(seed, "cpu")  # init on CPU so the same seed gives the same network everywhere
         self.weight_mask = _mask_tensor(weight_mask, (R, nv, nh), "weight_mask", device)
-        W = torch.randn(R, nv, nh, generator=g, dtype=torch.float64) * float(weight_std)
+        (W,) = init_weights([nv, nh], R, seed, weight_std)
         self.W = W.to(device=device, dtype=dtype) * self.weight_mask
         self.b_v = _bias_tensor(visible_bias, R, nv, "visible_bias", dtype, device)
         self.b_h = _bias_tensor(hidden_bias, R, nh, "hidden_bias", dtype, device)
@@ -119,24 +132,9 @@ class RBM(BoltzmannMachine):
 
     # --- description ------------------------------------------------------------------
     @property
-    def n_visible(self) -> int:
-        """Number of visible units (int)."""
-        return self.W.shape[1]
-
-    @property
     def n_hidden(self) -> int:
         """Number of hidden units (int)."""
         return self.W.shape[2]
-
-    @property
-    def layer_sizes(self) -> list[int]:
-        """``[n_visible, n_hidden]``."""
-        return [self.n_visible, self.n_hidden]
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating dtype of the parameters (float32 by default)."""
-        return self.W.dtype
 
     @property
     def weights(self) -> list[torch.Tensor]:
@@ -187,13 +185,7 @@ class RBM(BoltzmannMachine):
         self.b_v = torch.log(p / (1 - p)).to(self.dtype).expand_as(self.b_v).clone()
         return self
 
-    def apply_masks(self) -> "RBM":
-        """Remove the connections of dead units from the mask and zero masked weights."""
-        self.weight_mask &= self.alive[0].unsqueeze(2) & self.alive[1].unsqueeze(1)
-        self.W.mul_(self.weight_mask)
-        return self
-
-    # --- conditionals and sampling (SPEC §1) --------------------------------------------
+    # --- conditionals (SPEC §1) -----------------------------------------------------------
     def _v(self, v, dtype=None) -> torch.Tensor:
         return as_binary(v, self.n_visible, name="v", n_replicas=self.n_replicas,
                          dtype=dtype or self.dtype, device=self.device)
@@ -206,45 +198,20 @@ class RBM(BoltzmannMachine):
         """p(h_j = 1 | v) = σ(b_h,j + Σ_i v_i W_ij), 0 for dead units.
 
         v: (B, n_visible) or (R, B, n_visible), binary. Returns (R, B, n_hidden), model dtype.
-        Accepts mean-field values in [0, 1] too when called internally.
         """
-        return _p_h(self._v(v), self.W, self.b_h, self.alive[1])
+        return conditional(1, [self._v(v), None], self.weights, self.biases, self.alive)
 
     def p_v_given_h(self, h) -> torch.Tensor:
         """p(v_i = 1 | h) = σ(b_v,i + Σ_j W_ij h_j). h: (B|R,B, n_hidden) → (R, B, n_visible)."""
-        return _p_v(self._h(h), self.W, self.b_v)
+        return conditional(0, [None, self._h(h)], self.weights, self.biases, self.alive)
 
-    def sample_h(self, v, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A binary sample of h ~ p(h | v): (R, B, n_hidden), model dtype."""
-        return bernoulli(self.p_h_given_v(v), generator=generator)
+    def sample_h(self, v, rng: Streams | int | None = None) -> torch.Tensor:
+        """A binary sample of h ~ p(h | v): (R, B, n_hidden), model dtype. ``rng``: Streams or a seed."""
+        return self._rng(rng).bernoulli(self.p_h_given_v(v))
 
-    def sample_v(self, h, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A binary sample of v ~ p(v | h): (R, B, n_visible), model dtype."""
-        return bernoulli(self.p_v_given_h(h), generator=generator)
-
-    def init_chains(self, n_chains: int, generator: torch.Generator | None = None, v=None):
-        """Start states for Gibbs chains: v uniform on {0,1} (or ``v`` given), h ~ p(h|v).
-
-        Returns ``(v, h)`` of shapes (R, n_chains, n_visible), (R, n_chains, n_hidden).
-        """
-        R = self.n_replicas
-        if v is None:
-            v = bernoulli(torch.full((R, n_chains, self.n_visible), 0.5, dtype=self.dtype, device=self.device), generator=generator)
-        else:
-            v = self._v(v).expand(R, -1, -1).clone()
-        return v, bernoulli(_p_h(v, self.W, self.b_h, self.alive[1]), generator=generator)
-
-    def gibbs_step(self, states, generator: torch.Generator | None = None):
-        """One Gibbs sweep: h ~ p(h | v), then v ~ p(v | h).
-
-        ``states = (v, h)`` (h is ignored); returns the new ``(v, h)``, where ``h`` is the
-        hidden sample the new ``v`` was drawn from, so (v, h) is a joint sample.
-        States are trusted (no validation): this is the sampling hot path.
-        """
-        v = states[0]
-        h = bernoulli(_p_h(v, self.W, self.b_h, self.alive[1]), generator=generator)
-        v = bernoulli(_p_v(h, self.W, self.b_v), generator=generator)
-        return v, h
+    def sample_v(self, h, rng: Streams | int | None = None) -> torch.Tensor:
+        """A binary sample of v ~ p(v | h): (R, B, n_visible), model dtype. ``rng``: Streams or a seed."""
+        return self._rng(rng).bernoulli(self.p_v_given_h(h))
 
     # --- energies (SPEC §1) ------------------------------------------------------------
     def energy(self, v, h) -> torch.Tensor:
@@ -258,37 +225,7 @@ class RBM(BoltzmannMachine):
 
         v: (B, n_visible) or (R, B, n_visible), binary. Returns (R, B) in the model dtype.
         """
-        v = self._v(v)
-        return _free_energy(v, self.W, self.b_v, self.b_h, self.alive[1])
-
-    def log_partition(self, max_states: int | None = None) -> torch.Tensor:
-        """Exact log Z per replica, float64, in nats.
-
-        Enumerates the smaller layer (2^min(n_visible, n_hidden) states) and sums the other
-        analytically (SPEC §4). Raises :class:`~bmprune.errors.EnumerationError` when that
-        exceeds ``max_states`` (default 2^24).
-
-        Returns
-        -------
-        log_Z : Tensor of shape (R,), float64
-        """
-        W, b_v, b_h = self.W.double(), self.b_v.double(), self.b_h.double()
-        alive_h = self.alive[1]
-        R, nv, nh = W.shape
-        n = min(nv, nh)
-        check_enumerable(n, max_states, "the exact partition function")
-        chunk = max(1, 2**24 // max(1, R * max(nv, nh)))
-        parts = []
-        for states in iter_binary_states(n, chunk, dtype=torch.float64, device=W.device):
-            if nv <= nh:
-                parts.append(torch.logsumexp(-_free_energy(states.unsqueeze(0), W, b_v, b_h, alive_h), dim=-1))
-            else:
-                # -F(h) = b_hᵀh + Σ_i softplus(b_v,i + (W h)_i); states with a dead unit on are excluded
-                neg_f = (states.unsqueeze(0) * b_h.unsqueeze(1)).sum(-1) + F.softplus(
-                    torch.matmul(states.unsqueeze(0), W.transpose(1, 2)) + b_v.unsqueeze(1)).sum(-1)
-                dead_on = (states.unsqueeze(0) * (~alive_h).double().unsqueeze(1)).sum(-1) > 0
-                parts.append(torch.logsumexp(neg_f.masked_fill(dead_on, -math.inf), dim=-1))
-        return torch.logsumexp(torch.stack(parts, dim=-1), dim=-1)
+        return free_energy(self._v(v), self.W, self.b_v, self.b_h, self.alive[1])
 
     def log_prob(self, v, max_states: int | None = None, log_z: torch.Tensor | None = None) -> torch.Tensor:
         """Exact log p(v) = −F(v) − log Z per replica, float64, in nats.
@@ -299,28 +236,14 @@ class RBM(BoltzmannMachine):
         v = self._v(v, torch.float64)
         if log_z is None:
             log_z = self.log_partition(max_states)
-        f = _free_energy(v, self.W.double(), self.b_v.double(), self.b_h.double(), self.alive[1])
+        f = free_energy(v, self.W.double(), self.b_v.double(), self.b_h.double(), self.alive[1])
         return -f - log_z.unsqueeze(-1)
 
 
-# --- pure kernels (trusted inputs) -----------------------------------------------------
-def _p_h(v, W, b_h, alive_h):  # v (R|1,B,nv), W (R,nv,nh) -> (R,B,nh)
-    p = _affine(v, W, b_h).sigmoid_()
-    if not bool(alive_h.all()):  # skip the multiply in the common case: no unit removed
-        p.mul_(alive_h.unsqueeze(1))
-    return p
-
-
-def _p_v(h, W, b_v):  # h (R|1,B,nh) -> (R,B,nv)
-    return _affine(h, W.transpose(1, 2), b_v).sigmoid_()
-
-
-def _affine(x, W, b):  # x (R|1,B,n), W (R,n,m), b (R,m) -> x W + b, (R,B,m)
-    if x.shape[0] == W.shape[0]:
-        return torch.baddbmm(b.unsqueeze(1), x, W)  # bias add fused into the GEMM
-    return torch.matmul(x, W) + b.unsqueeze(1)
-
-
-def _free_energy(v, W, b_v, b_h, alive_h):  # v (R|1,B,nv) -> (R,B)
+def free_energy(v, W, b_v, b_h, alive_h):
+    """F(v) (R, B) of visible states v (R|1, B, nv): −b_vᵀv − Σ_j alive_j softplus(b_h + vᵀW)_j."""
     pre = torch.matmul(v, W) + b_h.unsqueeze(1)
     return -(v * b_v.unsqueeze(1)).sum(-1) - (F.softplus(pre) * alive_h.unsqueeze(1)).sum(-1)
+
+
+__all__ = ["RBM", "free_energy", "init_weights"]

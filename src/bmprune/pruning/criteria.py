@@ -7,12 +7,12 @@ say so in ``selection``: ``random_weights`` prunes exactly ⌊q/100 · n_existin
 ("count") and ``random_units`` removes whole hidden units ("units", see
 :func:`~bmprune.pruning.units.random_unit_removal`).
 
-A score function has the signature ``score(model, layer, stats, generator) -> Tensor`` of
+A score function has the signature ``score(model, layer, stats, rng) -> Tensor`` of
 shape (R, n_layer, n_{layer+1}) (float64, high = important), where ``model`` offers the list
 attributes ``weights``, ``biases``, ``weight_masks``, ``alive``; ``stats`` is a
 :class:`~bmprune.fisher.SampleStatistics` of model samples (or None when the criterion does
-not need samples) and ``generator`` a ``torch.Generator`` for the random controls. Scores of
-weights that do not exist are ignored by the selection rule.
+not need samples) and ``rng`` the replicas' :class:`~bmprune.rng.Streams` for the random
+controls. Scores of weights that do not exist are ignored by the selection rule.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Criterion:
     ----------
     name : str
         Registry name (``CRITERIA`` key).
-    score : callable (model, layer, stats, generator) -> Tensor (R, n_in, n_out), or None
+    score : callable (model, layer, stats, rng) -> Tensor (R, n_in, n_out), or None
         Importance of each weight of weight layer ``layer``; high = important. None for
         ``random_units``, which removes units rather than scoring weights.
     label : str
@@ -51,7 +51,7 @@ class Criterion:
         (:func:`~bmprune.pruning.select_lowest`); "units": random whole hidden units.
     needs : frozenset of {"samples", "exact", "random"}
         "samples": model samples are required; "exact": the model is enumerated (small RBMs
-        only); "random": draws from the generator.
+        only); "random": draws from the random streams.
     description : str
         One line for listings.
     """
@@ -76,29 +76,29 @@ def _need_stats(stats, name: str):
     return stats
 
 
-def _variance_fi(model, layer, stats, generator):
+def _variance_fi(model, layer, stats, rng):
     return _need_stats(stats, "variance_fi").variance_fi(layer)
 
 
-def _heuristic_fi(model, layer, stats, generator):
+def _heuristic_fi(model, layer, stats, rng):
     return _need_stats(stats, "heuristic_fi").heuristic_fi(layer, model.weights[layer])
 
 
-def _variance_fi_w2(model, layer, stats, generator):
+def _variance_fi_w2(model, layer, stats, rng):
     W = model.weights[layer].double()
     return _need_stats(stats, "variance_fi_w2").variance_fi(layer) * W * W
 
 
-def _weight_magnitude(model, layer, stats, generator):
+def _weight_magnitude(model, layer, stats, rng):
     return model.weights[layer].double().abs()
 
 
-def _random_scores(model, layer, stats, generator):
+def _random_scores(model, layer, stats, rng):
     W = model.weights[layer]
-    return torch.rand(W.shape, generator=generator, dtype=torch.float64, device=W.device)
+    return rng.uniform(W.shape[1:], torch.float64).to(W.device)                 # (R, n_in, n_out), per replica
 
 
-def _eigenvector_fi(model, layer, stats, generator):
+def _eigenvector_fi(model, layer, stats, rng):
     """|u₁| of the exact FIM restricted to the parameters that exist (SPEC §4).
 
     The FIM is over all of the RBM's parameters; rows and columns of masked weights are

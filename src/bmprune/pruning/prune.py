@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from .._torch import make_generator
 from ..errors import ConfigError, DataError, ShapeError
 from ..fisher.estimators import SampleStatistics
+from ..rng import Streams
 from .criteria import Criterion, get_criterion
 from .units import (
     disconnected_visible,
@@ -296,8 +296,7 @@ def prune(
     percent: float | Sequence[float] = 50.0,
     samples=None,
     *,
-    seed: int | None = 0,
-    generator: torch.Generator | None = None,
+    seed: Streams | int | None = 0,
 ) -> PruneReport:
     """One pruning step of a population, in place (SPEC §5).
 
@@ -320,12 +319,10 @@ def prune(
     samples : tuple of layer states, iterable of such chunks, or SampleStatistics, optional
         Model samples (each (R | 1, N, n_l), 0/1) for the criteria that need them; e.g.
         ``bp.sample(model, N)`` or ``bp.iter_samples(model, N)`` (streamed).
-    seed : int, default 0
-        Seeds the random criteria when ``generator`` is not given.
-    generator : torch.Generator, optional
-        Source of the random criteria's draws (one stream for the whole population, used in
-        order of the criteria's first appearance: a replica's draws depend on the population
-        it is pruned in).
+    seed : int or Streams, default 0
+        Per-replica random streams (:mod:`bmprune.rng`) or a seed, for the random criteria:
+        replica r's draws come from its own stream, so they do not depend on the population
+        it is pruned in.
 
     Returns
     -------
@@ -359,7 +356,7 @@ def prune(
     needs_samples = any(c.needs_samples for c in crits)
     stats = _as_statistics(samples, model) if needs_samples else None
     device = weight_masks[0].device
-    g = generator if generator is not None else make_generator(seed, device)
+    rng = Streams.coerce(seed, R, device)
 
     existing = [m & alive[l].unsqueeze(-1) & alive[l + 1].unsqueeze(-2) for l, m in enumerate(weight_masks)]
     weights_before = torch.stack([m.sum(dim=(-2, -1)) for m in existing], dim=-1)   # (R, L)
@@ -374,8 +371,9 @@ def prune(
         c = crits[members[0]]
         idx = None if len(members) == R else torch.tensor(members, device=device)
         sel = slice(None) if idx is None else idx
+        sub_rng = rng if idx is None else rng.select(idx)
         if c.selection == "units":
-            m2, a2 = random_unit_removal([m[sel] for m in existing], [a[sel] for a in alive], qs, g)
+            m2, a2 = random_unit_removal([m[sel] for m in existing], [a[sel] for a in alive], qs, sub_rng)
             for l in range(L):
                 new_masks[l][sel] = m2[l]
             for k in range(L + 1):
@@ -384,7 +382,7 @@ def prune(
         sub_model = _view(model, idx)
         sub_stats = None if stats is None else (stats if idx is None else stats.select(idx))
         for l in range(L):
-            scores = c.score(sub_model, l, sub_stats, g)                          # (R_c, n_l, n_{l+1})
+            scores = c.score(sub_model, l, sub_stats, sub_rng)                        # (R_c, n_l, n_{l+1})
             ex = existing[l][sel]
             if c.selection == "count":
                 keep = select_lowest(scores, ex, n_to_prune(ex.sum(dim=(-2, -1)), qs[l]))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import ShapeError
+from ..rng import Streams
 
 
 def n_to_prune(n_existing: torch.Tensor, percent) -> torch.Tensor:
@@ -88,7 +89,7 @@ def random_unit_removal(
     weight_masks: Sequence[torch.Tensor],
     alive: Sequence[torch.Tensor],
     percent: Sequence[float],
-    generator: torch.Generator | None = None,
+    rng=None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The random-unit control: remove random whole hidden units per hidden layer (SPEC §5).
 
@@ -105,8 +106,9 @@ def random_unit_removal(
     alive : list of L + 1 bool Tensors of shape (R, n_k)
     percent : sequence of L floats in [0, 100]
         Per weight layer.
-    generator : torch.Generator, optional
-        Draws the unit orders (one uniform key per unit and replica).
+    rng : Streams or int, optional
+        Per-replica random streams (:mod:`bmprune.rng`) or a seed (default 0): the unit
+        orders (one uniform key per unit and replica).
 
     Returns
     -------
@@ -115,6 +117,7 @@ def random_unit_removal(
     """
     masks = _existing(weight_masks, alive)
     alive = [a.clone() for a in alive]
+    rng = Streams.coerce(rng, alive[0].shape[0], alive[0].device)
     before = [m.sum(dim=(-2, -1)) for m in masks]                # (R,) per layer
     for l in range(len(masks)):
         target = n_to_prune(before[l], float(percent[l]))         # (R,)
@@ -122,7 +125,7 @@ def random_unit_removal(
         need = (target - already).clamp(min=0)                   # (R,)
         units = alive[l + 1]                                     # (R, n)
         in_degree = masks[l].sum(dim=-2)                         # (R, n)
-        keys = torch.rand(units.shape, generator=generator, dtype=torch.float64, device=units.device)
+        keys = rng.uniform(units.shape[1:], torch.float64).to(units.device)          # (R, n)
         keys = keys.masked_fill(~units, math.inf)                # dead units sort last, never chosen
         order = keys.argsort(dim=-1)                             # (R, n)
         cum = torch.cumsum(in_degree.gather(-1, order), dim=-1)  # weights gone after removing m units

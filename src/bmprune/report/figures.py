@@ -178,12 +178,11 @@ def fig1_fim(model, replica: int = 0, *, fim=None, max_parameters: int = 3000) -
         2^min(n_visible, n_hidden) too large to enumerate.
     """
     from ..fisher import eigenvector_importance, exact_fim, fim_diagonal
-    from ..models import RBM
 
-    if not isinstance(model, RBM):
+    if model.n_layers != 1:
         raise DataError("Fig 1 needs an RBM (the exact FIM enumerates a two-layer model)")
     one = model.replica(replica)
-    nv, nh = one.n_visible, one.n_hidden
+    nv, nh = one.layer_sizes
     P = nv + nh + nv * nh
     if P > max_parameters:
         raise DataError(f"the FIM has {P} parameters (> {max_parameters}); Fig 1 is for small RBMs")

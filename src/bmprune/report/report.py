@@ -6,8 +6,12 @@ draws every figure that applies to the run into ``figures/*.png``, and writes ``
 with the numbers behind them in markdown tables. Figures that do not apply (the DBM figures
 of an RBM run, Fig 1 of a model too large to enumerate, …) are skipped and report.md says
 why. Nothing in the run is recomputed except what a figure needs from a checkpoint: the
-exact FIM of one trained replica (Fig 1), exact log-probabilities of the data patterns
-(Fig 2), and a few generated samples (Fig 4, seeded, so the report is reproducible).
+exact FIM of the trained networks (Fig 1, one per seed), exact log-probabilities of the data
+patterns (Fig 2), and a few generated samples (Fig 4, seeded, so the report is
+reproducible). What the run knows of its data (image geometry, the distinct training
+patterns) is read from the run directory (``data.safetensors``), never from the data files.
+The tables of report.md come from the metric registry (:mod:`bmprune.evaluation.metrics`):
+every recorded metric is shown in the section and format its registry entry gives.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._io import atomic_write
 from ..errors import BmpruneError, DataError, EnumerationError
+from ..evaluation.metrics import METRICS, Display, display_of
 from . import figures as F
 from . import tables as T
 
-#: Exact per-pattern log-probabilities only for RBMs with at most this many enumerated states.
-EXACT_LIMIT = 2**20
 #: The figure files a report may write, in report order.
 FIGURES = {
     "fig1": ("fig1_fim.png", "Fig 1 — Fisher information of one trained replica"),
@@ -36,6 +40,10 @@ FIGURES = {
     "fig4": ("fig4_generation.png", "Fig 4 — generating digits"),
     "figS1": ("figS1_activity.png", "Fig S1 — mean hidden activity"),
 }
+
+
+#: How outputs no registered metric records are tabulated.
+_DEFAULT_DISPLAY = Display("(unregistered metric)")
 
 
 class ReportError(BmpruneError, ValueError):
@@ -56,6 +64,8 @@ class Run:
         ``state.json``.
     version : str
         The bmprune version that wrote the config.
+    data : DataSummary or None
+        What the run recorded of its data (None for runs written by bmprune 0.1).
     """
 
     path: Path
@@ -63,6 +73,7 @@ class Run:
     metrics: pd.DataFrame
     state: dict
     version: str = ""
+    data: Any = None
     _models: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -122,6 +133,7 @@ def load_run(run_dir) -> Run:
         config.toml is not a valid study config.
     """
     from ..experiments import load_config
+    from ..experiments.rundir import completed_rows, read_data_summary
 
     path = Path(run_dir)
     if not path.is_dir():
@@ -151,34 +163,20 @@ def load_run(run_dir) -> Run:
         metrics = T.check_metrics(metrics)
     except DataError as exc:
         raise ReportError(f"{mpath}: {exc}") from exc
-    done = set(state.get("completed", []))
-    keys = metrics["iteration"].astype(str) + ":" + metrics["stage"].astype(str)
-    metrics = metrics[keys.isin(done) | (metrics["stage"] == "baseline")].reset_index(drop=True)
+    metrics = completed_rows(metrics, state.get("completed", []))
     if not (metrics["stage"] != "baseline").any():
         raise ReportError(f"{path}: no stage of the run has completed yet (state.json lists none)")
-    return Run(path, config, metrics, state, version)
+    return Run(path, config, metrics, state, version, read_data_summary(path))
 
 
-# --- geometry --------------------------------------------------------------------------------
-def pixel_mask_of(config, n_visible: int) -> np.ndarray | None:
+# --- geometry ---------------------------------------------------------------------------------
+def pixel_mask_of(run: Run) -> np.ndarray | None:
     """Where the visible units lie on the image, (h, w) bool, or None when not image data.
 
-    cifar/photo patches: the circular mask (units in row-major order of its pixels); MNIST
-    20×20 and digits 8×8: the whole image row-major; a file source: its ``image_shape``.
+    Read from the run's ``data.safetensors`` (circular patches: the mask; whole images: all
+    True); None for non-image data and for runs that did not record it.
     """
-    d = config.data
-    if d.source in ("cifar_patches", "photo_patches"):
-        from ..data import circular_mask
-        mask = circular_mask(d.radius)
-    elif d.source == "mnist":
-        mask = np.ones((20, 20), bool)
-    elif d.source == "digits":
-        mask = np.ones((8, 8), bool)
-    elif d.image_shape is not None:
-        mask = np.ones(tuple(d.image_shape), bool)
-    else:
-        return None
-    return mask if int(mask.sum()) == n_visible else None
+    return None if run.data is None else run.data.image_mask
 
 
 def _first_replicas(criteria_of_replica: list[str]) -> dict[str, int]:
@@ -198,6 +196,18 @@ class FimSummary:
     eigenvalues: np.ndarray
     importance_correlation: float     # Pearson r of |u₁| and diag F over the weights
     top_unit_share: float             # share of Σ diag F_W held by the top 10 % hidden units
+
+
+def seed_replicas(run: Run, which: str = "trained") -> list[int]:
+    """One replica per seed of checkpoint ``which``: the first criterion's (the trained clones are identical)."""
+    crit = run.replica_criteria(which)
+    return [r for r, c in enumerate(crit) if c == crit[0]]
+
+
+def fim_spectra(model, replicas: list[int]) -> np.ndarray:
+    """The two largest eigenvalues of the exact FIM of each replica: (len(replicas), 2), float64."""
+    from ..fisher import exact_fim, leading_eigenvalues
+    return np.stack([leading_eigenvalues(exact_fim(model.replica(r))[0], 2).numpy() for r in replicas])
 
 
 def fim_summary(model, replica: int = 0) -> FimSummary:
@@ -220,29 +230,29 @@ def pattern_log_probs(run: Run) -> list[tuple[str, str, np.ndarray, np.ndarray]]
     """Exact log p_model and log p_data of every distinct training pattern (Fig 2a).
 
     One entry for the unpruned network (trained checkpoint, first replica) and one per
-    criterion (latest checkpoint, first seed). Raises DataError/EnumerationError when the
-    data cannot be loaded or the model is not an enumerable RBM.
+    criterion (latest checkpoint, first seed). The patterns come from the run directory's
+    data summary. Raises DataError when the run did not record them (a large visible layer,
+    or a run of bmprune 0.1) and EnumerationError when the model is too large to enumerate.
     """
-    from ..evaluation.likelihood import unique_patterns
-    from ..experiments.runner import load_study_data
-    from ..models import RBM
+    from ..models.base import EXACT_LIMIT
 
     latest, trained = run.model("latest"), run.model("trained")
-    if not isinstance(latest, RBM):
-        raise DataError("per-pattern log-probabilities need an RBM")
-    if 2 ** min(latest.n_visible, latest.n_hidden) > EXACT_LIMIT:
-        raise EnumerationError(f"a {latest.n_visible} × {latest.n_hidden} RBM is too large to enumerate")
-    train, _ = load_study_data(run.config)
-    patterns, p = unique_patterns(train.x)                         # (K, nv), (K,)
-    log_pd = torch.log(p).numpy()
+    recorded = None if run.data is None else run.data.patterns()
+    if recorded is None:
+        raise DataError("the run directory records no training patterns (data.safetensors: visible layers of "
+                        "≤ 30 units, written by bmprune ≥ 0.2)")
+    if not latest.is_enumerable(EXACT_LIMIT):
+        raise EnumerationError(f"a {'–'.join(map(str, latest.layer_sizes))} model is too large to enumerate")
+    patterns = torch.from_numpy(recorded[0]).double()                     # (K, nv)
+    log_pd = np.log(recorded[1])
     out = []
     if trained is not None:
         lp = trained.replica(0).log_prob(patterns)[0].numpy()
         out.append(("unpruned", "unpruned", log_pd, lp))
     first = _first_replicas(run.replica_criteria("latest"))
-    idx = [first[c] for c in run.criteria if c in first]
-    lps = latest.replicas(idx).log_prob(patterns).numpy()          # (C, K)
-    for c, lp in zip([c for c in run.criteria if c in first], lps):
+    names = [c for c in run.criteria if c in first]
+    lps = latest.replicas([first[c] for c in names]).log_prob(patterns).numpy()          # (C, K)
+    for c, lp in zip(names, lps):
         out.append((F.criterion_label(c), c, log_pd, lp))
     return out
 
@@ -273,7 +283,6 @@ def generated_samples(run: Run, n: int = 8, sweeps: int = 200, seed: int = 0) ->
 
 # --- writing ---------------------------------------------------------------------------------
 def _save(fig, path: Path, dpi: int) -> None:
-    from ..experiments.rundir import atomic_write_bytes
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     try:    # a 256-colour palette keeps PNGs small (plots have few colours) at no visible cost
@@ -285,7 +294,7 @@ def _save(fig, path: Path, dpi: int) -> None:
             buf = small
     except ImportError:  # pragma: no cover - pillow comes with matplotlib
         pass
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 @dataclass
@@ -319,98 +328,83 @@ def write_report(run_dir, *, dpi: int = F.DPI, samples_per_criterion: int = 8, g
         Not a run directory, or no completed stage yet.
     ConfigError, CheckpointError
         An invalid config.toml or an unreadable checkpoint.
+    OSError
+        The figures or report.md cannot be written (e.g. a read-only run directory).
     """
     run = load_run(run_dir)
     fig_dir = run.path / "figures"
     fig_dir.mkdir(exist_ok=True)
     out = _Outcome()
-    m, cfg = run.metrics, run.config
-    nv = _n_visible(run)
-    pmask = pixel_mask_of(cfg, nv) if nv else None
-
-    def attempt(key: str, build) -> None:
+    builders = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4,
+                "figS1": lambda run, out, **kw: F.figS1_activity(run.metrics, run.config)}
+    for key, build in builders.items():
         path = fig_dir / FIGURES[key][0]
         try:
-            fig = build()
+            fig = build(run, out, samples_per_criterion=samples_per_criterion, gibbs_sweeps=gibbs_sweeps)
         except BmpruneError as exc:
             out.skipped[key] = str(exc)
             path.unlink(missing_ok=True)          # never leave a stale figure of an older run
-            return
+            continue
         _save(fig, path, dpi)
         out.made[key] = path
+    return atomic_write(run.path / "report.md", _markdown(run, out).encode())
 
-    # Fig 1
-    def fig1():
-        from ..models import RBM
-        model = run.model("trained")
-        if model is None:
-            raise ReportError("the trained checkpoint (checkpoints/iter00-trained.safetensors) is missing")
-        if not isinstance(model, RBM):
-            raise ReportError("Fig 1 is drawn for RBM runs (the exact FIM enumerates a two-layer model); this is a DBM run")
-        if 2 ** min(model.n_visible, model.n_hidden) > EXACT_LIMIT:
-            raise ReportError(f"a {model.n_visible} × {model.n_hidden} RBM is too large for the exact FIM "
-                              f"(2^{min(model.n_visible, model.n_hidden)} states)")
-        P = model.n_visible + model.n_hidden + model.n_visible * model.n_hidden
-        if P > 3000:
-            raise ReportError(f"the FIM has {P} parameters (> 3000): too large to draw and decompose")
-        s = fim_summary(model, 0)
-        out.notes["fig1"] = s
-        return F.fig1_fim(model, 0, fim=s.fim)
-    attempt("fig1", fig1)
 
-    # Fig 2
-    def fig2():
-        if not any(T.has_metric(m, k) for k in ("exact_kl", "sampled_kl")):
-            raise ReportError("the run records no KL(data‖model), exact or sampled: Fig 2 is drawn for RBM runs "
-                              "with evaluation.exact or evaluation.sampled_patterns")
-        patterns = None
-        if run.model("latest") is not None:
-            try:
-                patterns = pattern_log_probs(run)
-            except BmpruneError as exc:
-                out.notes.setdefault("fig2", []).append(f"Per-pattern panel not drawn: {exc}")
-        out.notes.setdefault("fig2_patterns", patterns)
-        return F.fig2_likelihood(m, cfg, patterns=patterns)
-    attempt("fig2", fig2)
+def _fig1(run: Run, out: _Outcome, **_) -> Any:
+    model = run.model("trained")
+    if model is None:
+        raise ReportError("the trained checkpoint (checkpoints/iter00-trained.safetensors) is missing")
+    if model.n_layers != 1:
+        raise ReportError("Fig 1 is drawn for RBM runs (the exact FIM enumerates a two-layer model); this is a DBM run")
+    nv, nh = model.layer_sizes
+    if 2 ** min(nv, nh) > 2**20:
+        raise ReportError(f"a {nv} × {nh} RBM is too large for the exact FIM (2^{min(nv, nh)} states)")
+    if nv + nh + nv * nh > 3000:
+        raise ReportError(f"the FIM has {nv + nh + nv * nh} parameters (> 3000): too large to draw and decompose")
+    s = fim_summary(model, 0)
+    out.notes["fig1"] = s
+    out.notes["fig1_spectra"] = fim_spectra(model, seed_replicas(run))
+    return F.fig1_fim(model, 0, fim=s.fim)
 
-    # Fig 3
-    def fig3():
-        dis = None
-        if run.model("latest") is not None:
-            dis = disconnected_probability(run)
-        if not T.has_metric(m, "encoding_error"):
-            out.notes.setdefault("fig3", []).append(
-                "no encoding-error panel: the run records no encoding_error (evaluation.encoding = false)")
-        if pmask is None:
-            out.notes.setdefault("fig3", []).append("pixel maps drawn as a row of units: the data are not images")
-        return F.fig3_pruning(m, cfg, disconnected=dis, pixel_mask=pmask)
-    attempt("fig3", fig3)
 
-    # Fig 4
-    def fig4():
-        if not T.has_metric(m, "generation_quality"):
-            raise ReportError("the run records no generation metrics (evaluation.generation = false; a DBM/digits figure)")
-        samples = None
-        if run.model("latest") is not None and pmask is not None:
-            samples = generated_samples(run, samples_per_criterion, gibbs_sweeps)
-        return F.fig4_generation(m, cfg, samples=samples, pixel_mask=pmask)
-    attempt("fig4", fig4)
+def _fig2(run: Run, out: _Outcome, **_) -> Any:
+    if not any(T.has_metric(run.metrics, k) for k in ("exact_kl", "sampled_kl")):
+        raise ReportError("the run records no KL(data‖model), exact or sampled: Fig 2 needs the metrics "
+                          "exact_kl or sampled_patterns (enumerable RBMs)")
+    patterns = None
+    if run.model("latest") is not None:
+        try:
+            patterns = pattern_log_probs(run)
+        except BmpruneError as exc:
+            out.notes.setdefault("fig2", []).append(f"Per-pattern panel not drawn: {exc}")
+    out.notes.setdefault("fig2_patterns", patterns)
+    return F.fig2_likelihood(run.metrics, run.config, patterns=patterns)
 
-    attempt("figS1", lambda: F.figS1_activity(m, cfg))
 
-    text = _markdown(run, out)
-    from ..experiments.rundir import atomic_write_bytes
-    path = run.path / "report.md"
-    atomic_write_bytes(path, text.encode())
-    return path
+def _fig3(run: Run, out: _Outcome, **_) -> Any:
+    dis = disconnected_probability(run) if run.model("latest") is not None else None
+    if not T.has_metric(run.metrics, "encoding_error"):
+        out.notes.setdefault("fig3", []).append("no encoding-error panel: the run records no encoding_error")
+    pmask = pixel_mask_of(run)
+    if pmask is None:
+        out.notes.setdefault("fig3", []).append("pixel maps drawn as a row of units: the run records no image geometry")
+    return F.fig3_pruning(run.metrics, run.config, disconnected=dis, pixel_mask=pmask)
+
+
+def _fig4(run: Run, out: _Outcome, *, samples_per_criterion: int, gibbs_sweeps: int) -> Any:
+    if not T.has_metric(run.metrics, "generation_quality"):
+        raise ReportError("the run records no generation metrics (metric 'generation'; a DBM/digits figure)")
+    samples, pmask = None, pixel_mask_of(run)
+    if run.model("latest") is not None and pmask is not None:
+        samples = generated_samples(run, samples_per_criterion, gibbs_sweeps)
+    return F.fig4_generation(run.metrics, run.config, samples=samples, pixel_mask=pmask)
 
 
 def _n_visible(run: Run) -> int | None:
+    if run.data is not None:
+        return run.data.n_visible
     a = run.metrics[(run.metrics["metric"] == "alive_units") & (run.metrics["layer"] == 0)]["value"]
-    if len(a):
-        return int(a.max())
-    model = run.model("trained") or run.model("latest")
-    return None if model is None else int(model.n_visible)
+    return int(a.max()) if len(a) else None
 
 
 # --- report.md -------------------------------------------------------------------------------
@@ -423,44 +417,68 @@ def _md_table(df: pd.DataFrame) -> str:
     return T.to_markdown(df)
 
 
-def _baseline_table(m: pd.DataFrame) -> pd.DataFrame:
-    """The generation baselines in the units of the tables above."""
+def _baseline_table(m: pd.DataFrame, outputs: list[str]) -> pd.DataFrame:
+    """The baselines of ``outputs`` in their displays' units: rows baselines, columns outputs."""
     b = T.baselines(m)
-    rows = [r for r in ("test_digits", "random_patterns") if r in b.index]
-    cols = {"generation_quality": ("quality (%)", 100, 2), "generation_entropy": ("diversity (nats)", 1, 3),
-            "generation_class_ratio": ("min/max class ratio", 1, 3)}
-    out = pd.DataFrame(index=pd.Index([r.replace("_", " ") for r in rows], name="baseline"))
-    for c, (name, scale, digits) in cols.items():
-        if c in b.columns:
-            out[name] = [f"{scale * b.loc[r, c]:.{digits}f}" for r in rows]
-    return out
+    cols = [o for o in outputs if o in b.columns]
+    out = pd.DataFrame(index=pd.Index([r.replace("_", " ") for r in b.index], name="baseline"))
+    for c in cols:
+        d = display_of(c)
+        out[d.title] = [("" if pd.isna(v) else f"{d.scale * v:.{d.digits}f}") for v in b[c]]
+    if not cols:
+        return pd.DataFrame()
+    return out.loc[(out != "").any(axis=1), (out != "").any()]
 
 
 def _image(key: str, out: _Outcome) -> str:
-    name, title = FIGURES[key]
+    name, title = FIGURES[key][0], FIGURES[key][1]
     if key in out.made:
         return f"![{title}](figures/{name})\n"
     return f"_Skipped: {out.skipped.get(key, 'not applicable')}._\n"
 
 
-def _markdown(run: Run, out: _Outcome) -> str:
-    cfg, m = run.config, run.metrics
+def _metric_tables(run: Run, section: str) -> list[str]:
+    """Every recorded output the registry shows in ``section``, as mean (s.d.) tables."""
+    m, crits = run.metrics, list(run.config.pruning.criteria)
+    lines: list[str] = []
+    outputs = [o for metric in METRICS.values() for o, d in metric.outputs.items() if d.section == section]
+    if section == "other":   # outputs recorded by another version or plug-in, with default formatting
+        known = {o for metric in METRICS.values() for o in metric.outputs}
+        outputs += sorted(o for o in pd.unique(m["metric"]) if o not in known)
+    for o in outputs:
+        if not T.has_metric(m, o):
+            continue
+        d = display_of(o) or Display(o, digits=_DEFAULT_DISPLAY.digits)
+        stages = d.stages or ("trained", "pruned", "retrained")
+        if d.layers in ("each", "hidden"):
+            layers = [k for k in T.layers_of(m, o) if d.layers == "each" or k >= 1]
+        else:
+            layers = ["sum" if d.layers == "sum" else None]
+        for k in layers:
+            title = d.title + ("" if k in (None, "sum") or len(layers) == 1 and d.layers != "hidden"
+                               else f", layer {k}")
+            table = T.metric_table(m, o, k, stages=stages, digits=d.digits, scale=d.scale, criteria=crits)
+            lines += [f"{title}:", "", _md_table(table), ""]
+    return lines
+
+
+def _header(run: Run) -> list[str]:
+    cfg = run.config
     n_stages = 1 + 2 * cfg.pruning.iterations
-    done = len(run.state.get("completed", []))
     completed = set(run.state.get("completed", []))
     seconds = sum(float(v) for k, v in run.state.get("seconds", {}).items() if k in completed)
     sizes = "–".join(str(n) for n in [_n_visible(run) or "?", *cfg.model.hidden])
     pct = cfg.pruning.percent
     pct = ", ".join(f"{p:g} %" for p in pct) if isinstance(pct, list) else f"{pct:g} %"
-    status = "finished" if run.state.get("finished") else f"**incomplete**: {done} of {n_stages} stages done"
-    lines = [f"# bmprune report — {cfg.name}", ""]
-    if cfg.description:
-        lines += [cfg.description, ""]
-    lines += [
+    status = "finished" if run.state.get("finished") else f"**incomplete**: {len(completed)} of {n_stages} stages done"
+    rule = getattr(cfg.train, "update_rule", "classical")
+    lines = [f"# bmprune report — {cfg.name}", ""] + ([cfg.description, ""] if cfg.description else [])
+    return lines + [
         f"* **Model**: {cfg.model.kind.upper()} {sizes} on `{cfg.data.source}` data"
         + (f" (receptive fields {cfg.model.receptive_field}×{cfg.model.receptive_field})" if cfg.model.receptive_field else ""),
         (f"* **Population**: {len(cfg.pruning.criteria)} criteria × {cfg.seeds} seeds "
          f"({', '.join(F.criterion_label(c) for c in run.criteria)})"),
+        f"* **Training**: update rule `{rule}` (SPEC §2)",
         (f"* **Pruning**: {cfg.pruning.iterations} iterations of {pct} of the remaining weights (per weight layer), "
          "each followed by retraining"),
         f"* **Status**: {status}; compute time {seconds / 60:.1f} min; written by bmprune {run.version or '?'}",
@@ -470,15 +488,16 @@ def _markdown(run: Run, out: _Outcome) -> str:
         "Regenerate with `bmprune report " + str(run.path) + "`.",
         "",
     ]
-    # Table 1
+
+
+def _table1(run: Run) -> list[str]:
+    cfg, m = run.config, run.metrics
     hidden = [k for k in T.layers_of(m, "alive_units") if k >= 1]
-    lines += ["## Table 1 — hidden units left after each iteration", ""]
+    lines = ["## Table 1 — hidden units left after each iteration", ""]
     for k in hidden:
         t = T.table1_hidden_units(m, layer=k, criteria=list(cfg.pruning.criteria))
         t.columns = [f"iteration {c}" if c else "unpruned" for c in t.columns]
-        if len(hidden) > 1:
-            lines += [f"Hidden layer {k}:", ""]
-        lines += [_md_table(t), ""]
+        lines += ([f"Hidden layer {k}:", ""] if len(hidden) > 1 else []) + [_md_table(t), ""]
     lines += [("n_w: remaining weights of all weight layers after pruning in that iteration "
                "(one number when every replica has the same count). Units are counted after pruning; "
                "retraining never revives a unit."), ""]
@@ -494,78 +513,67 @@ def _markdown(run: Run, out: _Outcome) -> str:
         lines += ["Visible units with no weight left:", "",
                   _md_table(T.metric_table(m, "disconnected_visible", stages=("trained", "pruned"), digits=1,
                                            criteria=list(cfg.pruning.criteria))), ""]
-    # Fig 1
-    lines += [f"## {FIGURES['fig1'][1]}", "", _image("fig1", out)]
-    s = out.notes.get("fig1")
-    if isinstance(s, FimSummary) and "fig1" in out.made:
-        ev = s.eigenvalues
-        lines += [f"Replica 0 (the first seed) of the trained, unpruned population; P = {len(ev)} parameters.", "",
-                  "| quantity | value |", "|:---|---:|",
-                  f"| largest eigenvalue λ₁ | {ev[0]:.4g} |",
-                  f"| second eigenvalue λ₂ | {ev[1]:.4g} |" if len(ev) > 1 else "| λ₂ | – |",
-                  f"| λ₁ / λ₂ | {ev[0] / ev[1]:.3g} |" if len(ev) > 1 and ev[1] > 0 else "| λ₁ / λ₂ | – |",
-                  f"| trace (Σ λ) | {ev.sum():.4g} |",
-                  f"| share of the trace in λ₁ | {ev[0] / ev.sum():.1%} |" if ev.sum() > 0 else "| share | – |",
-                  f"| Pearson r of |u₁| and diag F over weights | {s.importance_correlation:.3f} |",
-                  f"| share of Σ diag F_W in the top 10 % hidden units | {s.top_unit_share:.1%} |", ""]
-    # Fig 2
-    lines += [f"## {FIGURES['fig2'][1]}", "", _image("fig2", out)]
-    for note in out.notes.get("fig2", []) if "fig2" in out.made else []:
-        lines += [f"_{note.rstrip('.')}._", ""]
-    for metric, title, digits in (("exact_kl", "Exact KL(data‖model), nats", 4),
-                                  ("sampled_kl", "Sampled KL(data‖generated), nats", 4),
-                                  ("log_frequency_mse", "MSE of log-frequencies (data vs generated), nats²", 4),
-                                  ("exact_log_likelihood", "Exact mean log-likelihood of the training data, nats", 4)):
-        if T.has_metric(m, metric):
-            lines += [f"{title}:", "", _md_table(T.metric_table(m, metric, digits=digits,
-                                                                 criteria=list(cfg.pruning.criteria))), ""]
+    return lines
+
+
+def _fig1_text(out: _Outcome) -> list[str]:
+    s, spectra = out.notes.get("fig1"), out.notes.get("fig1_spectra")
+    if not isinstance(s, FimSummary) or "fig1" not in out.made:
+        return []
+    ev = s.eigenvalues
+    lines = [f"Spectrum of the exact FIM of the trained, unpruned networks (P = {len(ev)} parameters), mean (s.d.) "
+             f"over the {len(spectra)} seeds; the figure shows the first seed.", "",
+             "| quantity | over seeds | first seed |", "|:---|---:|---:|"]
+    ratio = spectra[:, 0] / np.where(spectra[:, 1] > 0, spectra[:, 1], np.nan)
+    for name, vals, first in (("largest eigenvalue λ₁", spectra[:, 0], ev[0]),
+                              ("second eigenvalue λ₂", spectra[:, 1], ev[1] if len(ev) > 1 else np.nan),
+                              ("λ₁ / λ₂", ratio, ev[0] / ev[1] if len(ev) > 1 and ev[1] > 0 else np.nan)):
+        sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+        lines.append(f"| {name} | {T.format_mean_sd(float(np.nanmean(vals)), sd, 3)} | {first:.4g} |")
+    lines += ["", "First seed:", "", "| quantity | value |", "|:---|---:|",
+              f"| trace (Σ λ) | {ev.sum():.4g} |",
+              f"| share of the trace in λ₁ | {ev[0] / ev.sum():.1%} |" if ev.sum() > 0 else "| share | – |",
+              f"| Pearson r of |u₁| and diag F over weights | {s.importance_correlation:.3f} |",
+              f"| share of Σ diag F_W in the top 10 % hidden units | {s.top_unit_share:.1%} |", ""]
+    return lines
+
+
+def _fig2_text(out: _Outcome) -> list[str]:
+    lines = [f"_{note.rstrip('.')}._\n" for note in (out.notes.get("fig2", []) if "fig2" in out.made else [])]
     pats = out.notes.get("fig2_patterns")
     if pats:
         lines += ["Per-pattern panel (first seed of each criterion): KL(data‖model) recomputed from the checkpoint, "
                   "nats: " + "; ".join(f"{t}: {float(np.sum(np.exp(lp) * (lp - lm))):.4f}" for t, _, lp, lm in pats)
                   + ".", ""]
-    # Fig 3
-    lines += [f"## {FIGURES['fig3'][1]}", "", _image("fig3", out)]
-    for note in out.notes.get("fig3", []) if "fig3" in out.made else []:
-        lines += [f"_{note[0].upper() + note[1:]}._", ""]
-    if T.has_metric(m, "encoding_error"):
-        lines += ["Encoding error (%, test set, classifier on the top hidden layer; after retraining):", "",
-                  _md_table(T.metric_table(m, "encoding_error", stages=("trained", "retrained"), digits=2, scale=100,
-                                           criteria=list(cfg.pruning.criteria))), ""]
-        b = T.baselines(m)
-        if "encoding_error" in b.columns and "raw_pixels" in b.index:
-            lines += [f"Raw-pixel baseline: {100 * b.loc['raw_pixels', 'encoding_error']:.2f} % error.", ""]
-    lines += ["Alive units per layer: Table 1; visible units with no weight left: the table under Table 1.", ""]
-    # Fig 4
-    lines += [f"## {FIGURES['fig4'][1]}", "", _image("fig4", out)]
-    if T.has_metric(m, "generation_quality"):
-        for metric, title, digits, scale in (
-                ("generation_quality", "Quality (%, mean winning-class probability)", 2, 100),
-                ("generation_entropy", "Diversity (nats, entropy of assigned classes; max ln 10 = 2.303)", 3, 1),
-                ("generation_class_ratio", "Min/max class-count ratio", 3, 1)):
-            if T.has_metric(m, metric):
-                lines += [f"{title}:", "", _md_table(T.metric_table(m, metric, stages=("trained", "retrained"),
-                                                                     digits=digits, scale=scale,
-                                                                     criteria=list(cfg.pruning.criteria))), ""]
-        b = _baseline_table(m)
-        if len(b):
-            lines += ["Baselines (the same classifiers on the test digits and on uniformly random patterns):", "",
-                      _md_table(b), ""]
-    # Fig S1
-    lines += [f"## {FIGURES['figS1'][1]}", "", _image("figS1", out)]
-    for k in [k for k in T.layers_of(m, "mean_activity") if k >= 1]:
-        lines += [f"Mean activity of the alive units of hidden layer {k} (fraction on, model samples):", "",
-                  _md_table(T.metric_table(m, "mean_activity", k, stages=("trained", "retrained"), digits=4,
-                                           criteria=list(cfg.pruning.criteria))), ""]
-    # skipped
+    return lines
+
+
+def _section(run: Run, out: _Outcome, key: str) -> list[str]:
+    """One figure's section: the image (or why not), its notes, and the tables of its metrics."""
+    lines = [f"## {FIGURES[key][1]}", "", _image(key, out)]
+    lines += {"fig1": _fig1_text, "fig2": _fig2_text}.get(key, lambda out: [])(out)
+    if key == "fig3":
+        lines += [f"_{n[0].upper() + n[1:]}._\n" for n in out.notes.get("fig3", []) if "fig3" in out.made]
+    lines += _metric_tables(run, key)
+    outputs = [o for metric in METRICS.values() for o, d in metric.outputs.items() if d.section == key]
+    b = _baseline_table(run.metrics, outputs)
+    if len(b) and len(b.columns):
+        lines += ["Baselines (the same classifiers on raw pixels, the test digits and uniformly random patterns):",
+                  "", _md_table(b), ""]
+    return lines
+
+
+def _markdown(run: Run, out: _Outcome) -> str:
+    lines = _header(run) + _table1(run)
+    for key in FIGURES:
+        lines += _section(run, out, key)
+    other = _metric_tables(run, "other")
+    if other:
+        lines += ["## Other metrics", ""] + other
     lines += ["## Figures not drawn", ""]
-    if out.skipped:
-        lines += [f"* {FIGURES[k][1]}: {r}" for k, r in out.skipped.items()]
-    else:
-        lines += ["None: every figure applies to this run."]
-    lines += [""]
-    return "\n".join(lines)
+    lines += [f"* {FIGURES[k][1]}: {r}" for k, r in out.skipped.items()] or ["None: every figure applies to this run."]
+    return "\n".join(lines + [""])
 
 
-__all__ = ["FIGURES", "ReportError", "Run", "disconnected_probability", "fim_summary", "generated_samples",
-           "load_run", "pattern_log_probs", "pixel_mask_of", "write_report"]
+__all__ = ["FIGURES", "ReportError", "Run", "disconnected_probability", "fim_spectra", "fim_summary",
+           "generated_samples", "load_run", "pattern_log_probs", "pixel_mask_of", "seed_replicas", "write_report"]

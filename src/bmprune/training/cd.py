@@ -1,7 +1,9 @@
 """Contrastive divergence (CD-k) and persistent CD for RBM populations (SPEC §2).
 
 ΔW = lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model), likewise for the biases, averaged over the mini-batch;
-classical momentum: velocity ← μ·velocity + lr·gradient; param += velocity. Positive
+momentum by one of the two update rules of :mod:`bmprune.training.schedules` ("classical":
+velocity ← μ·velocity + lr·gradient; "original": velocity ← lr·(μ·velocity + gradient),
+with the original code's schedule shift); param += velocity. Positive
 statistics use p(h|v_data); negative statistics use the k-th Gibbs sample of v and
 p(h|v_k), from the data (CD) or from persistent chains (PCD). Masked weights and the
 connections of dead units receive no update and stay exactly 0.
@@ -23,20 +25,24 @@ from typing import Any
 
 import torch
 
-from .._torch import UniformPool, as_binary, bernoulli, make_generator
-from ..errors import ConfigError
-from .schedules import Schedule, resolve
+from .._torch import as_binary
+from ..errors import ConfigError, DataError, TrainingDivergedError
+from ..rng import Streams, UniformPool
+from .schedules import Schedule, check_update_rule, effective_momentum, resolve
 
 # Corner of θ: clamps the two bias units on (σ(1e6 + anything reasonable) == 1 in float32).
 _CLAMP_ON = 1e6
 # Patterns gathered at once into each replica's shuffled order (bounds memory).
 _GATHER_ELEMENTS = 2**24
+#: Training stops with TrainingDivergedError when a parameter's magnitude exceeds this (or is
+#: not finite): σ saturates long before, so such a network is meaningless (issue 13).
+PARAMETER_BOUND = 1e3
 
 
 @dataclass
 class TrainResult:
     """What a training call did: one dict per epoch (epoch, learning_rate, momentum,
-    reconstruction_error, seconds)."""
+    effective_momentum, reconstruction_error, seconds)."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -68,11 +74,35 @@ def _write_back(rbm, theta: torch.Tensor) -> None:
     rbm.b_v.copy_(theta[:, :nv, nh])
 
 
-def _reconstruction_error(rbm, x: torch.Tensor, generator) -> float:
+def _reconstruction_error(rbm, x: torch.Tensor, rng: Streams) -> float:
     """Mean squared error of v vs p(v | h ~ p(h|v)) on ≤ 1000 patterns, averaged over replicas."""
     v = x[:, :1000]
-    h = bernoulli(rbm.p_h_given_v(v), generator=generator)
+    h = rng.bernoulli(rbm.p_h_given_v(v))
     return float(((rbm.p_v_given_h(h) - v) ** 2).mean())
+
+
+def check_diverged(parameters: torch.Tensor, epoch: int, what: str = "training") -> None:
+    """Raise TrainingDivergedError when ``parameters`` hold a non-finite value or one beyond
+    :data:`PARAMETER_BOUND` (one reduction; called once per epoch)."""
+    peak = float(parameters.abs().amax()) if parameters.numel() else 0.0
+    if not peak <= PARAMETER_BOUND:      # also catches NaN
+        state = "non-finite parameters" if not torch.isfinite(parameters).all() else \
+            f"a parameter of magnitude {peak:.3g} > {PARAMETER_BOUND:g}"
+        raise TrainingDivergedError(
+            f"{what} diverged in epoch {epoch} ({state}); lower the learning rate (or the momentum)", epoch=epoch)
+
+
+def check_training_arguments(epochs, momenta, **counts) -> None:
+    """ConfigError unless epochs ≥ 0, every count (batch_size, k, …) ≥ 1 and momentum in [0, 1)."""
+    def is_int(v):
+        return isinstance(v, (int,)) and not isinstance(v, bool)
+    if not is_int(epochs) or epochs < 0:
+        raise ConfigError(f"epochs must be an int ≥ 0; got {epochs!r}")
+    for name, v in counts.items():
+        if v is not None and (not is_int(v) or v < 1):
+            raise ConfigError(f"{name} must be an int ≥ 1; got {v!r}")
+    if any(not 0 <= m < 1 for m in momenta):
+        raise ConfigError(f"momentum must lie in [0, 1); got {momenta}")
 
 
 def train_rbm(
@@ -86,7 +116,8 @@ def train_rbm(
     k: int = 1,
     persistent: bool = False,
     n_chains: int | None = None,
-    seed: int | None = 0,
+    update_rule: str = "classical",
+    seed: Streams | int | None = 0,
     callback: Callable[[int, Any, dict], None] | None = None,
     double_bottom_up: bool = False,
     double_top_down: bool = False,
@@ -104,15 +135,23 @@ def train_rbm(
     batch_size : int, default 1
         Mini-batch size; 1 is the paper's online learning. The last batch of an epoch may be
         smaller. Gradients are batch means.
-    learning_rate, momentum : float, per-epoch sequence or callable epoch → value
-        Schedules indexed from epoch 0 (:mod:`bmprune.training.schedules`).
+    learning_rate, momentum : float, per-epoch sequence or callable entry → value
+        Schedules (:mod:`bmprune.training.schedules`); a sequence shorter than the epochs
+        holds its last value. Momentum in [0, 1).
     k : int, default 1
         Gibbs steps for the negative phase.
     persistent : bool, default False
         PCD: negative statistics from ``n_chains`` persistent chains (default: batch size),
         initialised from random training patterns.
-    seed : int
-        Seeds the data order, the Gibbs samples and the chain initialisation.
+    update_rule : {"classical", "original"}, default "classical"
+        "classical": velocity ← μ·velocity + lr·gradient, epoch e reads schedule entry e.
+        "original" (what produced the paper's numbers, SPEC §2): velocity ←
+        lr·(μ·velocity + gradient) — classical momentum with μ_eff = lr·μ — and epoch e reads
+        entry min(e + 1, n − 1).
+    seed : int or Streams, default 0
+        Per-replica random streams (:mod:`bmprune.rng`), or a seed (replica r: key (seed, r)).
+        Controls the data order, the Gibbs samples and the chain initialisation; a replica's
+        training does not depend on the other replicas of the population.
     callback : callable(epoch, rbm, info), optional
         Called after each epoch with the RBM's parameters up to date and ``info`` the
         epoch's history entry.
@@ -129,20 +168,25 @@ def train_rbm(
     Raises
     ------
     ShapeError, DataError
-        Data of the wrong width or not binary. ``ConfigError``: bad schedules or sizes.
+        Data of the wrong width, not binary, or empty.
+    ConfigError
+        Bad schedules, sizes, momentum outside [0, 1) or an unknown update rule.
+    TrainingDivergedError
+        A parameter became non-finite or exceeded :data:`PARAMETER_BOUND` (checked after
+        every epoch; the RBM then holds the diverged parameters).
     """
     R, nv, nh = rbm.W.shape
-    if epochs < 0 or batch_size < 1 or k < 1:
-        raise ConfigError(f"need epochs ≥ 0, batch_size ≥ 1, k ≥ 1; got {epochs}, {batch_size}, {k}")
-    lrs = resolve(learning_rate, epochs, "learning_rate")
-    mus = resolve(momentum, epochs, "momentum")
+    check_update_rule(update_rule)
+    lrs = resolve(learning_rate, epochs, "learning_rate", update_rule)
+    mus = resolve(momentum, epochs, "momentum", update_rule)
+    check_training_arguments(epochs, mus, batch_size=batch_size, k=k, n_chains=n_chains)
+    mus_eff = effective_momentum(lrs, mus, update_rule)
     dev, dt = rbm.device, rbm.dtype
     x = as_binary(data, nv, name="data", n_replicas=R, dtype=dt, device=dev)   # (1|R, N, nv)
     N = x.shape[1]
     if N == 0:
-        from ..errors import DataError
         raise DataError("training data is empty")
-    g = make_generator(seed, dev)
+    rng = Streams.coerce(seed, R, dev)
     x_aug = torch.cat([x, torch.ones(x.shape[0], N, 1, dtype=dt, device=dev)], dim=2)  # (1|R, N, nv+1)
 
     theta, mask = _augment(rbm)
@@ -156,26 +200,26 @@ def train_rbm(
         down[:, :nh] = 2.0
 
     chains = None
+    rows = torch.arange(R, device=dev).unsqueeze(1)
     if persistent:
         C = int(n_chains or batch_size)
-        pick = torch.randint(0, N, (R, C), generator=g, device=dev)
-        chains = x_aug.expand(R, -1, -1)[torch.arange(R, device=dev).unsqueeze(1), pick].clone()  # (R, C, nv+1)
+        pick = rng.child("chains").integers(N, (C,)).to(dev)                      # (R, C)
+        chains = x_aug.expand(R, -1, -1)[rows, pick].clone()                       # (R, C, nv+1)
 
     result = TrainResult()
-    pool = UniformPool(g, R, dt, dev)     # the update loop's Bernoulli draws
-    rows = torch.arange(R, device=dev).unsqueeze(1)
+    order_rng, recon_rng = rng.child("order"), rng.child("reconstruction")
+    pool = UniformPool(rng.child("gibbs"), dt)      # the update loop's Bernoulli draws
     block = max(batch_size, (_GATHER_ELEMENTS // (R * (nv + 1))) // batch_size * batch_size)
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        lr, mu = lrs[epoch], mus[epoch]
-        order = torch.argsort(torch.rand(R, N, generator=g, device=dev), dim=1)   # (R, N)
-        chains = _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, pool, lr, mu,
-                        batch_size, k, persistent, double_bottom_up, double_top_down)
+        order = order_rng.permutation(N).to(dev)                                   # (R, N)
+        chains = _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block, pool, lrs[epoch],
+                        mus_eff[epoch], batch_size, k, persistent, double_bottom_up, double_top_down)
         _write_back(rbm, theta)
-        if not torch.isfinite(theta).all():
-            raise FloatingPointError(f"training diverged in epoch {epoch} (non-finite parameters); lower the learning rate")
-        info = {"epoch": epoch, "learning_rate": lr, "momentum": mu,
-                "reconstruction_error": _reconstruction_error(rbm, x, g),
+        check_diverged(torch.cat([rbm.W.flatten(1), rbm.b_v, rbm.b_h], dim=1), epoch)
+        info = {"epoch": epoch, "learning_rate": lrs[epoch], "momentum": mus[epoch],
+                "effective_momentum": mus_eff[epoch],
+                "reconstruction_error": _reconstruction_error(rbm, x, recon_rng),
                 "seconds": time.perf_counter() - t0}
         result.history.append(info)
         if callback is not None:
@@ -211,7 +255,8 @@ def _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block
                     h = pool.bernoulli(phk)
             if persistent:
                 chains = vk
-            # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model); θ += mask ⊙ velocity.
+            # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model); θ += mask ⊙ velocity
+            # (μ is the effective coefficient: lr·μ under the original rule).
             # (Velocity may build up at masked entries, but it is never applied there.)
             vel.baddbmm_(v0.transpose(1, 2), ph0, beta=mu, alpha=lr / B)
             vel.baddbmm_(vk.transpose(1, 2), phk, alpha=-lr / vk.shape[1])

@@ -5,8 +5,9 @@
   the double-counting correction of Salakhutdinov & Hinton (2009), and stacks them
   (:func:`stack_rbms`).
 * :func:`train_dbm` trains a DBM population jointly as in Salakhutdinov & Larochelle
-  (2010): mean-field positive phase, persistent-chain (PCD) negative phase, classical
-  momentum, max-norm on every hidden unit's incoming weights.
+  (2010): mean-field positive phase, persistent-chain (PCD) negative phase, momentum by
+  either update rule (:mod:`bmprune.training.schedules`), max-norm on every hidden unit's
+  incoming weights. Removed units are kept at 0 by their ``alive`` masks.
 
 Speed: the joint-training hot loop works on one flat parameter buffer θ (R, P) that holds
 every W_l and b_l as views, so the momentum update and the mask are four tensor operations
@@ -23,12 +24,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .._torch import as_binary, bernoulli, make_generator
-from ..errors import ConfigError, DataError, ShapeError
-from ..models.dbm import DBM, _check_mf, _layer_input, _mean_field
+from .._torch import as_binary
+from ..errors import ConfigError, DataError, ShapeError, TrainingDivergedError
+from ..models.base import check_mean_field, conditional, mean_field
+from ..models.dbm import DBM
 from ..models.rbm import RBM
-from .cd import TrainResult, train_rbm
-from .schedules import Schedule, resolve
+from ..rng import Streams, UniformPool
+from .cd import TrainResult, check_diverged, check_training_arguments, train_rbm
+from .schedules import Schedule, check_update_rule, effective_momentum, resolve
 
 # Patterns gathered at once into each replica's shuffled order (bounds memory; as in cd.py).
 _GATHER_ELEMENTS = 2**24
@@ -122,14 +125,15 @@ def stack_rbms(rbms: Sequence[RBM]) -> DBM:
     return DBM._from_named_tensors({"layer_sizes": sizes}, tensors).apply_masks()
 
 
-def _sample_hidden(rbm: RBM, x: torch.Tensor, alpha: float, generator: torch.Generator) -> torch.Tensor:
+def _sample_hidden(rbm: RBM, x: torch.Tensor, alpha: float, rng: Streams) -> torch.Tensor:
     """One binary sample of σ(b_h + alpha·xᵀW) per pattern: x (1|R, N, n_v) → bool (R, N, n_h)."""
     R, N = rbm.n_replicas, x.shape[1]
     out = torch.empty(R, N, rbm.n_hidden, dtype=torch.bool, device=rbm.device)
+    W = [rbm.W * alpha] if alpha != 1.0 else rbm.weights
     for start in range(0, N, _UP_CHUNK):
-        xc = x[:, start:start + _UP_CHUNK].to(rbm.dtype).expand(R, -1, -1)
-        p = torch.sigmoid(torch.baddbmm(rbm.b_h.unsqueeze(1), xc, rbm.W, alpha=alpha)) * rbm.alive[1].unsqueeze(1)
-        out[:, start:start + _UP_CHUNK] = bernoulli(p, generator=generator).bool()
+        xc = x[:, start:start + _UP_CHUNK].to(rbm.dtype)
+        p = conditional(1, [xc, None], W, rbm.biases, rbm.alive)
+        out[:, start:start + _UP_CHUNK] = rng.bernoulli(p).bool()
     return out
 
 
@@ -149,7 +153,8 @@ def pretrain_dbm(
     learning_rate: Schedule | Sequence[Schedule] = 0.01,
     momentum: Schedule | Sequence[Schedule] = 0.0,
     k: int | Sequence[int] = 1,
-    seed: int = 0,
+    update_rule: str | Sequence[str] = "classical",
+    seed: Streams | int = 0,
     n_replicas: int = 1,
     visible_bias=0.0,
     hidden_bias=0.0,
@@ -184,9 +189,12 @@ def pretrain_dbm(
         paper's ``[geometric(0.01, 1e-4, 20), geometric(0.1, 1e-4, 20)]``. (A list of plain
         numbers is always read as a per-epoch schedule; for different constants per RBM
         write ``[[0.01] * epochs, [0.1] * epochs]``.)
-    seed : int
-        Seeds each RBM's initial weights, its training (data order, Gibbs samples) and the
-        hidden samples passed up, through one generator.
+    update_rule : {"classical", "original"} or list of L of them, default "classical"
+        The momentum update and schedule indexing of every RBM (:func:`train_rbm`, SPEC §2).
+    seed : int or Streams
+        Per-replica random streams (:mod:`bmprune.rng`) or a seed: each RBM's initial
+        weights, its training (data order, Gibbs samples) and the hidden samples passed up
+        draw from independent children of a replica's stream.
     n_replicas : int
         Population size R; replicas start from different weights.
     visible_bias, hidden_bias, weight_std : value or list of L values
@@ -235,27 +243,33 @@ def pretrain_dbm(
     }
     vb, hb = _per_rbm_value(visible_bias, L, "visible_bias"), _per_rbm_value(hidden_bias, L, "hidden_bias")
     std = _per_rbm_value(weight_std, L, "weight_std")
+    rules = [check_update_rule(r) for r in _per_rbm_value(update_rule, L, "update_rule")]
     x = as_binary(data, sizes[0], name="data", n_replicas=R, dtype=torch.bool, device=device)    # (1|R, N, nv)
     if x.shape[1] == 0:
         raise DataError("training data is empty")
-    g = make_generator(seed, device)
+    rng = Streams.coerce(seed, R, device)
     rbms: list[RBM] = []
     for l in range(L):
-        init_seed, train_seed = (int(s) for s in torch.randint(0, 2**31 - 1, (2,), generator=g, device=device))
-        rbm = RBM(sizes[l], sizes[l + 1], n_replicas=R, weight_mask=masks[l], seed=init_seed, weight_std=std[l],
-                  visible_bias=vb[l], hidden_bias=hb[l], device=device, dtype=dtype)
+        rbm = RBM(sizes[l], sizes[l + 1], n_replicas=R, weight_mask=masks[l], seed=rng.child("rbm", l),
+                  weight_std=std[l], visible_bias=vb[l], hidden_bias=hb[l], device=device, dtype=dtype)
         up, down = _doubling(l, L)
         cb = None if callback is None else (lambda epoch, m, info, _l=l: callback(_l, epoch, m, info))
-        train_rbm(rbm, x, epochs=per["epochs"][l], batch_size=per["batch_size"][l], k=per["k"][l],
-                  learning_rate=per["learning_rate"][l], momentum=per["momentum"][l], seed=train_seed,
-                  callback=cb, double_bottom_up=up, double_top_down=down)
+        try:
+            train_rbm(rbm, x, epochs=per["epochs"][l], batch_size=per["batch_size"][l], k=per["k"][l],
+                      learning_rate=per["learning_rate"][l], momentum=per["momentum"][l], update_rule=rules[l],
+                      seed=rng.child("rbm", l, "train"), callback=cb, double_bottom_up=up, double_top_down=down)
+        except TrainingDivergedError as exc:
+            raise TrainingDivergedError(f"pre-training of RBM {l + 1}: {exc}", phase=f"pretrain[{l}]",
+                                        epoch=exc.epoch) from None
         rbms.append(rbm)
         if l < L - 1:
-            x = _sample_hidden(rbm, x, 2.0 if (up and double_transform) else 1.0, g)                  # (R, N, n_{l+1})
+            alpha = 2.0 if (up and double_transform) else 1.0
+            x = _sample_hidden(rbm, x, alpha, rng.child("rbm", l, "up"))                              # (R, N, n_{l+1})
     return stack_rbms(rbms), rbms
 
 
-def chains_from_rbms(rbms: Sequence[RBM], v, *, seed: int = 0, double_transform: bool = True) -> tuple[torch.Tensor, ...]:
+def chains_from_rbms(rbms: Sequence[RBM], v, *, seed: Streams | int = 0,
+                     double_transform: bool = True) -> tuple[torch.Tensor, ...]:
     """Initial persistent chains from pre-trained RBMs: v, then each RBM's hidden sample.
 
     The paper initialises the DBM's chains "to the training examples and the hidden
@@ -268,19 +282,20 @@ def chains_from_rbms(rbms: Sequence[RBM], v, *, seed: int = 0, double_transform:
     rbms : list of L RBM populations, as returned by :func:`pretrain_dbm`
     v : (C, n_visible) or (R, C, n_visible), binary
         Chain starts, e.g. the first 100 training images.
-    seed : int
+    seed : int or Streams
+        Per-replica random streams (:mod:`bmprune.rng`) or a seed.
 
     Returns
     -------
     states : tuple of L + 1 Tensors (R, C, n_l), for ``train_dbm(init_chains_from=...)``
     """
     L, R = len(rbms), rbms[0].n_replicas
-    g = make_generator(seed, rbms[0].device)
+    rng = Streams.coerce(seed, R, rbms[0].device)
     x = as_binary(v, rbms[0].n_visible, name="v", n_replicas=R, dtype=rbms[0].dtype, device=rbms[0].device)
     states = [x.expand(R, -1, -1).clone()]
     for l, rbm in enumerate(rbms):
         alpha = 2.0 if (_doubling(l, L)[0] and double_transform) else 1.0
-        states.append(_sample_hidden(rbm, states[-1], alpha, g).to(rbm.dtype))
+        states.append(_sample_hidden(rbm, states[-1], alpha, rng).to(rbm.dtype))
     return tuple(states)
 
 
@@ -303,9 +318,9 @@ class _FlatParameters:
         for l in range(L):
             W[l].copy_(dbm.W[l])
             mW[l].copy_(dbm.weight_masks[l])                   # after apply_masks: dead units' weights are off
-        for l, eb in enumerate(dbm._effective_biases()):
-            b[l].copy_(eb)                                      # dead units at _DEAD_BIAS: clamped to 0
-            mb[l].copy_(dbm.alive[l])                          # ... and their biases frozen
+        for l in range(L + 1):
+            b[l].copy_(dbm.b[l])
+            mb[l].copy_(dbm.alive[l])                          # dead units' biases are frozen
         self.W, self.b = W, b
 
     def views(self, t: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -323,15 +338,15 @@ class _FlatParameters:
         for l in range(dbm.n_layers):
             dbm.W[l].copy_(self.W[l])
         for l in range(dbm.n_layers + 1):
-            dbm.b[l].copy_(torch.where(dbm.alive[l], self.b[l], dbm.b[l]))   # dead units keep their bias
+            dbm.b[l].copy_(self.b[l])                          # dead units' biases never moved
 
 
-def _initial_chains(dbm: DBM, init, C: int, x: torch.Tensor, g: torch.Generator) -> list[torch.Tensor]:
+def _initial_chains(dbm: DBM, init, C: int, x: torch.Tensor, rng: Streams) -> list[torch.Tensor]:
     R, L = dbm.n_replicas, dbm.n_layers
     if init is None:
-        pick = torch.randint(0, x.shape[1], (R, C), generator=g, device=x.device)
+        pick = rng.integers(x.shape[1], (C,)).to(x.device)                                  # (R, C)
         v = x.expand(R, -1, -1)[torch.arange(R, device=x.device).unsqueeze(1), pick]        # (R, C, nv)
-        return list(dbm.init_chains(C, g, v=v))
+        return list(dbm.init_chains(C, rng, v=v))
     if len(init) != L + 1:
         raise ShapeError(f"init_chains_from needs {L + 1} layer states (v, h¹, …); got {len(init)}")
     chains = [dbm._layer_states(s, l, binary=True, name=f"init_chains_from[{l}]").clone() * a.unsqueeze(1)
@@ -354,7 +369,8 @@ def train_dbm(
     max_norm: float | None = 6.0,
     mf_tol: float = 1e-7,
     mf_max_iter: int = 50,
-    seed: int | None = 0,
+    update_rule: str = "classical",
+    seed: Streams | int | None = 0,
     callback: Callable[[int, DBM, dict], None] | None = None,
     init_chains_from: Sequence | None = None,
 ) -> DBMTrainResult:
@@ -363,7 +379,8 @@ def train_dbm(
     For each mini-batch: the positive statistics are the mean-field posterior μ¹…μ^L with
     the batch clamped (:meth:`DBM.mean_field`); the negative statistics come from ``n_chains``
     persistent Gibbs chains after ``k`` sweeps. Then, per parameter (SPEC §2),
-    velocity ← μ·velocity + lr·(⟨·⟩_data − ⟨·⟩_model), θ += mask ⊙ velocity, and every hidden
+    velocity ← μ·velocity + lr·(⟨·⟩_data − ⟨·⟩_model) (μ = lr·μ under the original rule),
+    θ += mask ⊙ velocity, and every hidden
     unit's incoming weight vector (column j of ``W[l]``) is rescaled to L2 norm ≤ ``max_norm``.
     Masked weights and the connections and biases of dead units never change.
 
@@ -377,8 +394,8 @@ def train_dbm(
     batch_size : int, default 1
         1 is the paper's online learning, 10 its retraining after pruning. The last batch
         of an epoch may be smaller. Gradients are batch means.
-    learning_rate, momentum : float, per-epoch sequence or callable epoch → value
-        Schedules indexed from epoch 0 (:mod:`bmprune.training.schedules`).
+    learning_rate, momentum : float, per-epoch sequence or callable entry → value
+        Schedules (:mod:`bmprune.training.schedules`); momentum in [0, 1).
     n_chains : int, default 100
         Persistent chains C per replica (the paper's text: 100; its code: 1,000).
     k : int, default 1
@@ -387,9 +404,13 @@ def train_dbm(
         Largest L2 norm of a hidden unit's incoming weights; None disables it.
     mf_tol, mf_max_iter : float, int
         Mean-field stopping rule (largest change < 1e−7 or 50 iterations).
-    seed : int
-        Seeds the data order, the chain initialisation and the Gibbs samples. A replica's
-        random stream depends on the population it is trained in.
+    update_rule : {"classical", "original"}, default "classical"
+        As in :func:`~bmprune.training.train_rbm` (SPEC §2): "original" is classical
+        momentum with μ_eff = lr·μ and schedule entry min(e + 1, n − 1) in epoch e.
+    seed : int or Streams
+        Per-replica random streams (:mod:`bmprune.rng`) or a seed: the data order, the chain
+        initialisation and the Gibbs samples; a replica's training does not depend on the
+        other replicas of the population.
     callback : callable(epoch, dbm, info), optional
         Called after each epoch with the DBM up to date and ``info`` the history entry.
     init_chains_from : tuple of L + 1 binary tensors (C, n_l) or (R, C, n_l), optional
@@ -408,9 +429,10 @@ def train_dbm(
     ShapeError, DataError
         Data or chains of the wrong shape, not binary, or empty data.
     ConfigError
-        Bad schedules or sizes.
-    FloatingPointError
-        Parameters became non-finite (learning rate too high).
+        Bad schedules or sizes, momentum outside [0, 1), an unknown update rule.
+    TrainingDivergedError
+        A parameter became non-finite or exceeded
+        :data:`~bmprune.training.cd.PARAMETER_BOUND` (learning rate too high).
 
     Notes
     -----
@@ -425,22 +447,24 @@ def train_dbm(
     AISTATS; Scholl, Rule & Hennig (2021), Methods.
     """
     R, L, sizes = dbm.n_replicas, dbm.n_layers, dbm.layer_sizes
-    if epochs < 0 or batch_size < 1 or k < 1 or n_chains < 1:
-        raise ConfigError(f"need epochs ≥ 0, batch_size ≥ 1, k ≥ 1, n_chains ≥ 1; got {epochs}, {batch_size}, {k}, {n_chains}")
+    check_update_rule(update_rule)
+    lrs = resolve(learning_rate, epochs, "learning_rate", update_rule)
+    mus = resolve(momentum, epochs, "momentum", update_rule)
+    check_training_arguments(epochs, mus, batch_size=batch_size, k=k, n_chains=n_chains)
     if max_norm is not None and not max_norm > 0:
         raise ConfigError(f"max_norm must be positive or None; got {max_norm}")
-    _check_mf(mf_tol, mf_max_iter)
-    lrs = resolve(learning_rate, epochs, "learning_rate")
-    mus = resolve(momentum, epochs, "momentum")
+    check_mean_field(mf_tol, mf_max_iter)
+    mus_eff = effective_momentum(lrs, mus, update_rule)
     dev, dt = dbm.device, dbm.dtype
     x = as_binary(data, sizes[0], name="data", n_replicas=R, dtype=dt, device=dev)             # (1|R, N, nv)
     N = x.shape[1]
     if N == 0:
         raise DataError("training data is empty")
-    g = make_generator(seed, dev)
+    rng = Streams.coerce(seed, R, dev)
     dbm.apply_masks()
     flat = _FlatParameters(dbm)
-    chains = _initial_chains(dbm, init_chains_from, int(n_chains), x, g)
+    chains = _initial_chains(dbm, init_chains_from, int(n_chains), x, rng.child("chains"))
+    order_rng, pool = rng.child("order"), UniformPool(rng.child("gibbs"), dt)
     grad = torch.zeros_like(flat.theta)
     vel = torch.zeros_like(flat.theta)
     rows = torch.arange(R, device=dev).unsqueeze(1)
@@ -449,19 +473,18 @@ def train_dbm(
     result = DBMTrainResult()
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        lr, mu = lrs[epoch], mus[epoch]
-        order = torch.argsort(torch.rand(R, N, generator=g, device=dev), dim=1)                 # (R, N)
+        order = order_rng.permutation(N).to(dev)                                                # (R, N)
         n_mf, n_updates = 0, 0
         for start in range(0, N, block):
             xb = x.expand(R, -1, -1)[rows, order[:, start:start + block]]                      # (R, n_block, nv)
-            it, nu, chains = _epoch_block(flat, grad, vel, chains, xb, g, lr, mu, batch_size, k, max_norm,
-                                          float(mf_tol), int(mf_max_iter))
+            it, nu, chains = _epoch_block(flat, grad, vel, chains, xb, pool, lrs[epoch], mus_eff[epoch], batch_size,
+                                          k, max_norm, float(mf_tol), int(mf_max_iter), dbm.alive)
             n_mf, n_updates = n_mf + it, n_updates + nu
         flat.write_back(dbm)
-        if not torch.isfinite(flat.theta).all():
-            raise FloatingPointError(f"training diverged in epoch {epoch} (non-finite parameters); lower the learning rate")
-        info = {"epoch": epoch, "learning_rate": lr, "momentum": mu,
-                "reconstruction_error": _reconstruction_error(flat, x, mf_tol, mf_max_iter),
+        check_diverged(flat.theta, epoch)
+        info = {"epoch": epoch, "learning_rate": lrs[epoch], "momentum": mus[epoch],
+                "effective_momentum": mus_eff[epoch],
+                "reconstruction_error": _reconstruction_error(flat, x, mf_tol, mf_max_iter, dbm.alive),
                 "mean_field_iterations": n_mf / max(1, n_updates),
                 "seconds": time.perf_counter() - t0}
         result.history.append(info)
@@ -473,7 +496,8 @@ def train_dbm(
 
 
 @torch.inference_mode()  # no autograd bookkeeping in the hot loop; only in-place updates leave it
-def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, g, lr, mu, batch_size, k, max_norm, tol, max_iter):
+def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, pool, lr, mu, batch_size, k, max_norm, tol, max_iter,
+                 alive):
     """Train on one gathered block of patterns xb (R, n_block, nv); returns
     (mean-field iterations, updates, chains). Updates θ, the velocity and the chains in place."""
     W, b = flat.W, flat.b
@@ -487,16 +511,16 @@ def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, g, lr, mu, batch_
         v = xb[:, s:s + batch_size]                                                          # (R, B, nv)
         B = v.shape[1]
         # positive phase: mean field with v clamped
-        mf, it = _mean_field(v, W, b, tol, max_iter)
+        mf, it = mean_field(v, W, b, alive, tol, max_iter)
         pos = [v] + mf
         # negative phase: k sweeps of the persistent chains; even layers kept as p(x_l | odd)
         neg = list(chains)
         for _ in range(k):
             for l in odd:
-                chains[l] = bernoulli(torch.sigmoid(_layer_input(l, chains, W, b)), generator=g)
+                chains[l] = pool.bernoulli(conditional(l, chains, W, b, alive))
             for l in even:
-                neg[l] = torch.sigmoid(_layer_input(l, chains, W, b))
-                chains[l] = bernoulli(neg[l], generator=g)
+                neg[l] = conditional(l, chains, W, b, alive)
+                chains[l] = pool.bernoulli(neg[l])
         for l in odd:
             neg[l] = chains[l]
         # gradient = ⟨·⟩_data − ⟨·⟩_model, batch means, written into the flat buffer's views
@@ -505,7 +529,7 @@ def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, g, lr, mu, batch_
             gW[l].baddbmm_(neg[l].transpose(1, 2), neg[l + 1], alpha=-1.0 / C)
         for l in range(L + 1):
             torch.sub(pos[l].mean(1), neg[l].mean(1), out=gb[l])
-        # classical momentum; the mask keeps masked weights and dead units' parameters fixed
+        # momentum (μ: the effective coefficient); the mask keeps masked weights and dead units' parameters fixed
         # (velocity may build up at masked entries, but it is never applied there)
         vel.mul_(mu).add_(grad, alpha=lr)
         flat.theta.addcmul_(vel, flat.mask)
@@ -519,12 +543,12 @@ def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, g, lr, mu, batch_
 
 
 @torch.inference_mode()
-def _reconstruction_error(flat: _FlatParameters, x, tol, max_iter) -> float:
+def _reconstruction_error(flat: _FlatParameters, x, tol, max_iter, alive) -> float:
     """Mean squared error of v vs p(v | μ¹) on ≤ 500 patterns, averaged over replicas."""
     R = flat.theta.shape[0]
     v = x[:, :_RECON_PATTERNS].expand(R, -1, -1)
-    mu1 = _mean_field(v, flat.W, flat.b, float(tol), int(max_iter))[0][0]
-    pv = torch.sigmoid(torch.baddbmm(flat.b[0].unsqueeze(1), mu1, flat.W[0].transpose(1, 2)))
+    mu = mean_field(v, flat.W, flat.b, alive, float(tol), int(max_iter))[0]
+    pv = conditional(0, [v, *mu], flat.W, flat.b, alive)
     return float(((pv - v) ** 2).mean())
 
 

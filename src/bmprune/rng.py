@@ -1,0 +1,250 @@
+"""Per-replica random streams (DESIGN.md §Randomness).
+
+A population of R networks (replicas) draws its randomness from R independent streams, one
+per replica, never from one stream shared by the population. Stream r is a numpy PCG64
+generator seeded by a :class:`numpy.random.SeedSequence` whose key names the replica, not its
+position: the study runner keys replica r by (seed, criterion, iteration, stage), so a
+replica draws the same numbers whatever population it runs in — all criteria or a subset,
+ten seeds or one, a sweep split across machines. Tensors are filled replica by replica
+(``out[r] = stream_r.random(...)``), and every consumer draws a replica's numbers in an order
+that does not depend on R, so replica r's samples are a function of its own key alone.
+
+Draws are made in chunks (a whole (B, n) layer, or a block of uniforms for many tiny
+updates, :class:`UniformPool`), so the per-draw cost stays batched. On a CUDA device each
+replica gets a ``torch.Generator`` on that device seeded from its key: the same key then
+gives other numbers than on the CPU (DESIGN: same numbers on the same device).
+
+>>> import bmprune as bp
+>>> s = bp.rng.Streams.from_keys([(0, "variance_fi"), (1, "variance_fi")])
+>>> s.uniform((3,)).shape
+torch.Size([2, 3])
+>>> a = bp.rng.Streams.from_keys([(1, "variance_fi")]).uniform((3,))
+>>> bool((a[0] == bp.rng.Streams.from_keys([(0, "variance_fi"), (1, "variance_fi")]).uniform((3,))[1]).all())
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+Key = Sequence[int | str]
+_NP_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def key_word(x: int | str) -> int:
+    """A stable 32-bit word for a key element: ints as they are (≥ 0), strings hashed (SHA-256).
+
+    Python's ``hash`` of a string changes between processes; this does not, so keys made on
+    different machines name the same stream.
+    """
+    if isinstance(x, (bool, np.bool_)):
+        raise ConfigError(f"a random-stream key element must be an int or a str; got {x!r}")
+    if isinstance(x, (int, np.integer)):
+        if x < 0:
+            raise ConfigError(f"random-stream key elements must be ≥ 0; got {x}")
+        return int(x)
+    if isinstance(x, str):
+        return int.from_bytes(hashlib.sha256(x.encode()).digest()[:4], "little")
+    raise ConfigError(f"a random-stream key element must be an int or a str; got {type(x).__name__}")
+
+
+def seed_sequence(key: Key) -> np.random.SeedSequence:
+    """The SeedSequence of a key: entropy = its first element (the seed), spawn key = the rest."""
+    words = [key_word(x) for x in key]
+    if not words:
+        raise ConfigError("a random-stream key needs at least a seed")
+    return np.random.SeedSequence(words[0], spawn_key=tuple(words[1:]))
+
+
+class Streams:
+    """R independent random streams, one per replica, on one device.
+
+    Build with :meth:`from_seed` (replica r of a population gets key (seed, r)) or
+    :meth:`from_keys` (one key per replica, e.g. (seed, criterion, iteration, stage)).
+    :meth:`child` derives independent streams for a sub-task (same replicas, a longer key),
+    :meth:`select` the streams of some replicas (sharing their state with this object).
+
+    Every draw returns a tensor with a leading replica axis R on :attr:`device`.
+
+    Parameters
+    ----------
+    sequences : sequence of numpy.random.SeedSequence
+        One per replica.
+    device : torch.device or str, default "cpu"
+    """
+
+    def __init__(self, sequences: Sequence[np.random.SeedSequence], device: torch.device | str = "cpu",
+                 _generators=None) -> None:
+        self.sequences = list(sequences)
+        if not self.sequences:
+            raise ConfigError("Streams need at least one replica")
+        self.device = torch.device(device)
+        if _generators is not None:
+            self._gens = _generators
+        elif self.device.type == "cpu":
+            self._gens = [np.random.Generator(np.random.PCG64(s)) for s in self.sequences]
+        else:
+            self._gens = []
+            for s in self.sequences:
+                g = torch.Generator(device=self.device)
+                g.manual_seed(int(s.generate_state(2, np.uint64)[0] >> np.uint64(1)))
+                self._gens.append(g)
+
+    # --- construction --------------------------------------------------------------------
+    @classmethod
+    def from_keys(cls, keys: Sequence[Key], device: torch.device | str = "cpu") -> "Streams":
+        """One stream per key; a key is a sequence of ints ≥ 0 and strings, its first element the seed."""
+        return cls([seed_sequence(k) for k in keys], device)
+
+    @classmethod
+    def from_seed(cls, seed: int, n_replicas: int, device: torch.device | str = "cpu") -> "Streams":
+        """Replica r draws from key (seed, r): a plain seed for a whole population."""
+        if int(n_replicas) < 1:
+            raise ConfigError(f"n_replicas must be ≥ 1; got {n_replicas}")
+        return cls.from_keys([(int(seed), r) for r in range(int(n_replicas))], device)
+
+    @classmethod
+    def coerce(cls, rng: "Streams | int | None", n_replicas: int, device: torch.device | str = "cpu") -> "Streams":
+        """``rng`` as Streams for ``n_replicas`` replicas: a seed (None → 0) or Streams of that size.
+
+        Raises
+        ------
+        ConfigError
+            Streams of another number of replicas, or a negative seed.
+        """
+        if isinstance(rng, Streams):
+            if len(rng) != int(n_replicas):
+                raise ConfigError(f"random streams for {len(rng)} replicas given to a population of {n_replicas}")
+            if rng.device != torch.device(device):
+                return rng.to(device)
+            return rng
+        seed = 0 if rng is None else rng
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed must be an int ≥ 0 or bmprune.rng.Streams; got {rng!r}")
+        return cls.from_seed(int(seed), n_replicas, device)
+
+    def child(self, *labels: int | str) -> "Streams":
+        """Independent streams for a sub-task: each replica's key extended by ``labels``.
+
+        Deterministic (a function of the keys and labels, not of how much was drawn), so
+        e.g. the data order and the Gibbs draws of one training run never share a stream.
+        """
+        extra = tuple(key_word(x) for x in labels)
+        seqs = [np.random.SeedSequence(s.entropy, spawn_key=tuple(s.spawn_key) + extra) for s in self.sequences]
+        return Streams(seqs, self.device)
+
+    def select(self, index) -> "Streams":
+        """The streams of replicas ``index`` (ints, a slice, a bool mask or an int tensor).
+
+        The selection shares generator state with this object: drawing from it advances
+        the parent's streams of those replicas.
+        """
+        if isinstance(index, slice):
+            idx = list(range(len(self)))[index]
+        else:
+            t = torch.as_tensor(index)
+            if t.dtype == torch.bool:
+                t = t.nonzero().flatten()
+            idx = [int(i) for i in t.flatten().tolist()]
+        return Streams([self.sequences[i] for i in idx], self.device, _generators=[self._gens[i] for i in idx])
+
+    def to(self, device: torch.device | str) -> "Streams":
+        """Fresh streams of the same keys on another device (their draws start anew)."""
+        return Streams(self.sequences, device)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __repr__(self) -> str:
+        return f"Streams(n_replicas={len(self)}, device={self.device})"
+
+    # --- draws ---------------------------------------------------------------------------
+    def uniform(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Uniform draws on [0, 1): a tensor (R, *shape) of ``dtype`` (float32 or float64)."""
+        shape = tuple(int(n) for n in shape)
+        if self.device.type != "cpu":
+            return torch.stack([torch.rand(shape, generator=g, dtype=dtype, device=self.device) for g in self._gens])
+        if dtype not in _NP_DTYPE:
+            raise ConfigError(f"uniform draws are float32 or float64; got {dtype}")
+        out = torch.empty((len(self), *shape), dtype=dtype)
+        a, npdt = out.numpy().reshape(len(self), -1), _NP_DTYPE[dtype]
+        for r, g in enumerate(self._gens):
+            g.random(dtype=npdt, out=a[r])
+        return out
+
+    def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
+        """0/1 samples with probabilities ``p`` (R, ...): ``u < p``, same shape and dtype as ``p``."""
+        u = self.uniform(p.shape[1:], p.dtype if p.dtype in _NP_DTYPE else torch.float32)
+        return torch.lt(u, p, out=u) if u.dtype == p.dtype else torch.lt(u, p).to(p.dtype)
+
+    def normal(self, shape: Sequence[int], dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """Standard normal draws (R, *shape)."""
+        shape = tuple(int(n) for n in shape)
+        if self.device.type != "cpu":
+            return torch.stack([torch.randn(shape, generator=g, dtype=dtype, device=self.device) for g in self._gens])
+        out = torch.empty((len(self), *shape), dtype=dtype)
+        a, npdt = out.numpy().reshape(len(self), -1), _NP_DTYPE[dtype]
+        for r, g in enumerate(self._gens):
+            g.standard_normal(dtype=npdt, out=a[r])
+        return out
+
+    def integers(self, high: int, shape: Sequence[int]) -> torch.Tensor:
+        """Uniform integers in [0, high): int64 (R, *shape)."""
+        shape = tuple(int(n) for n in shape)
+        if self.device.type != "cpu":
+            return torch.stack([torch.randint(0, int(high), shape, generator=g, device=self.device) for g in self._gens])
+        return torch.from_numpy(np.stack([g.integers(0, int(high), size=shape, dtype=np.int64) for g in self._gens]))
+
+    def permutation(self, n: int) -> torch.Tensor:
+        """A uniformly random permutation of range(n) per replica: int64 (R, n)."""
+        if self.device.type != "cpu":
+            return torch.stack([torch.randperm(int(n), generator=g, device=self.device) for g in self._gens])
+        return torch.from_numpy(np.stack([g.permutation(int(n)) for g in self._gens]))
+
+
+class UniformPool:
+    """Uniforms drawn in large blocks per replica and served in slices, for loops of tiny draws.
+
+    Batch-1 training needs two small Bernoulli draws per update; one RNG call per draw would
+    dominate its cost. The pool draws ``block`` uniforms per replica at a time (lazily) and
+    hands out consecutive slices, so replica r's draws are a function of its stream alone.
+
+    Parameters
+    ----------
+    streams : Streams
+        One stream per replica (R).
+    dtype : torch.dtype, default float32
+    block : int, default 2**14
+        Uniforms per replica per refill.
+    """
+
+    def __init__(self, streams: Streams, dtype=torch.float32, block: int = 2**14) -> None:
+        self.streams, self.dtype, self.block = streams, dtype, int(block)
+        self.buf: torch.Tensor | None = None
+        self.pos = 0
+
+    def uniform(self, shape: Sequence[int]) -> torch.Tensor:
+        """A view of (R, *shape) fresh uniforms (valid until the next call)."""
+        m = 1
+        for n in shape:
+            m *= int(n)
+        if self.buf is None or self.pos + m > self.buf.shape[1]:
+            self.buf = self.streams.uniform((max(self.block, m),), self.dtype).to(self.streams.device)
+            self.pos = 0
+        u = self.buf[:, self.pos:self.pos + m].view(self.buf.shape[0], *shape)
+        self.pos += m
+        return u
+
+    def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
+        """0/1 samples with probabilities ``p`` (R, ...), dtype of the pool, written over the uniforms."""
+        u = self.uniform(p.shape[1:])
+        return torch.lt(u, p, out=u)
+
+
+__all__ = ["Streams", "UniformPool", "key_word", "seed_sequence"]
