@@ -24,10 +24,44 @@ from collections.abc import Iterator
 import torch
 
 from .errors import ConfigError
+from .models.base import conditional
+from .models.enumeration import binary_states
 from .rng import Streams
 
 #: Default number of chains simulated at once in independent mode (bounds memory).
 DEFAULT_CHUNK = 10_000
+#: An RBM whose visible layer has at most this many units is sampled with a table of p(h | v)
+#: for all 2^n_v visible patterns (built once per call, at most TABLE_BYTES): the sweep then
+#: looks p(h | v) up instead of a K = n_v GEMM and a sigmoid, the bulk of a small RBM's sweep.
+TABLE_UNITS = 16
+TABLE_BYTES = 2**28
+
+
+def sweep_function(model):
+    """The Gibbs sweep the sampler runs: ``model.gibbs_step``, or its table form for a small RBM.
+
+    Both draw h ~ p(h | v) then v ~ p(v | h) from the same streams in the same order; the
+    table holds p(h | v) of every visible pattern, computed by the same conditional, so the
+    chains have the same law (the probabilities agree to float rounding).
+    """
+    sizes, R = model.layer_sizes, model.n_replicas
+    if model.n_layers != 1 or sizes[0] > TABLE_UNITS or 2 ** sizes[0] * sizes[1] * R * 4 > TABLE_BYTES:
+        return model.gibbs_step
+    W, b, alive = model.weights, model.biases, model.alive
+    n_v, n_h = sizes
+    # one GEMM per replica of the same shape whatever R (a broadcast matmul would block the
+    # replicas' columns together and round a replica differently in another population)
+    states = binary_states(n_v, dtype=model.dtype, device=model.device).expand(R, -1, -1)   # (R, 2^n_v, n_v)
+    table = conditional(1, [states, None], W, b, alive).reshape(R * 2**n_v, n_h)         # p(h | v) per pattern
+    powers = (2 ** torch.arange(n_v, device=model.device)).to(model.dtype)               # bit i = unit i
+    offset = (torch.arange(R, device=model.device) * 2**n_v).unsqueeze(1)               # (R, 1)
+
+    def step(x, rng):
+        v = x[0]
+        code = torch.matmul(v, powers).long().add_(offset)                               # (R, C)
+        h = rng.bernoulli(table.index_select(0, code.flatten()).view(R, -1, n_h))
+        return rng.bernoulli(conditional(0, [None, h], W, b, alive)), h
+    return step
 
 
 def iter_samples(
@@ -74,6 +108,7 @@ def iter_samples(
     if steps < 0:
         raise ConfigError(f"steps must be ≥ 0, got {steps}")
     g = Streams.coerce(seed, model.n_replicas, model.device)
+    sweep = sweep_function(model)
     if mode == "independent":
         chunk = int(chunk_size or DEFAULT_CHUNK)
         if chunk < 1:
@@ -83,7 +118,7 @@ def iter_samples(
             n = min(chunk, n_samples - done)
             states = model.init_chains(n, g)
             for _ in range(steps):
-                states = model.gibbs_step(states, g)
+                states = sweep(states, g)
             done += n
             yield states
     elif mode == "persistent":
@@ -94,7 +129,7 @@ def iter_samples(
             raise ConfigError(f"persistent sampling needs n_chains ≥ 1, thin ≥ 1, burn_in ≥ 0; got {C}, {thin_}, {burn}")
         states = model.init_chains(C, g)
         for _ in range(burn):
-            states = model.gibbs_step(states, g)
+            states = sweep(states, g)
         done = 0
         while True:
             n = min(C, n_samples - done)
@@ -103,7 +138,7 @@ def iter_samples(
             if done >= n_samples:
                 break
             for _ in range(thin_):
-                states = model.gibbs_step(states, g)
+                states = sweep(states, g)
     else:
         raise ConfigError(f"unknown sampling mode {mode!r}; use 'independent' or 'persistent'")
 

@@ -35,16 +35,22 @@ def test_shared_replicas_have_identical_metrics_whatever_the_population(full, tm
     part = _metrics(_demo(**{"seeds": 2, **subset}), tmp_path / "part")
     assert len(part) and set(part.index) <= set(full.index)
     shared = full.loc[part.index]
-    # Same replica, same streams: the same draws, so every discrete outcome is identical —
-    # which weights and units were pruned, and every statistic of the model samples.
-    counts = ["weights", "alive_units", "units_removed", "weights_removed", "weights_by_criterion",
-              "disconnected_visible", "finished", "mean_activity", "sampled_kl", "log_frequency_mse"]
-    discrete = part.index.get_level_values("metric").isin(counts)
-    pd.testing.assert_series_equal(part["value"][discrete], shared["value"][discrete], rtol=0, atol=1e-12)
+    metric = part.index.get_level_values("metric")
+    # Same replica, same streams: the same draws, so every structural outcome is identical —
+    # which weights and units each criterion pruned, at every iteration.
+    structural = metric.isin(["weights", "alive_units", "units_removed", "weights_removed", "weights_by_criterion",
+                              "disconnected_visible", "finished"])
+    pd.testing.assert_series_equal(part["value"][structural], shared["value"][structural], rtol=0, atol=0)
     # The float32 parameters agree to their rounding only: a population of another size runs
-    # differently batched kernels (SIMD tails, BLAS blocking), so exact KL and log-likelihood
-    # agree to float32 precision, not bit for bit.
-    pd.testing.assert_series_equal(part["value"][~discrete], shared["value"][~discrete], rtol=2e-5, atol=1e-6)
+    # differently shaped elementwise kernels (a vectorised and a scalar sigmoid may differ by an
+    # ulp), so exact KL and log-likelihood agree to float32 precision, and in rare cases a
+    # uniform falls between the two roundings of a probability and flips one sample: sample
+    # statistics agree to within a few samples.
+    exact = metric.isin(["exact_kl", "exact_log_likelihood"])
+    pd.testing.assert_series_equal(part["value"][exact], shared["value"][exact], rtol=2e-5, atol=1e-6)
+    sampled = ~(structural | exact)
+    n = _demo().sampling.n_samples
+    pd.testing.assert_series_equal(part["value"][sampled], shared["value"][sampled], rtol=1e-3, atol=5 / n)
     # and the criteria really are different replicas: their pruned networks differ
     w = full.xs(("weights", 1, "pruned"), level=("metric", "iteration", "stage"), drop_level=False)
     assert w.groupby(level="criterion")["value"].sum().nunique() > 1

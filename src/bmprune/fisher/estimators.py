@@ -356,6 +356,33 @@ class SampleStatistics:
         out.pair_sums = [s.expand(self.n_replicas, -1, -1)[index] for s in self.pair_sums]
         return out
 
+    # --- persistence ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The accumulated statistics as named tensors (for a safetensors file): ``n_samples``
+        (1,) int64, ``sums.l`` and ``pair_sums.l`` float64."""
+        self._require()
+        out = {"n_samples": torch.tensor([self.n_samples], dtype=torch.int64)}
+        out.update({f"sums.{l}": s.contiguous() for l, s in enumerate(self.sums)})
+        out.update({f"pair_sums.{l}": s.contiguous() for l, s in enumerate(self.pair_sums)})
+        return out
+
+    @classmethod
+    def from_state_dict(cls, tensors: dict[str, torch.Tensor]) -> SampleStatistics:
+        """Statistics saved by :meth:`state_dict`. Raises ShapeError when the tensors do not fit together."""
+        try:
+            L = sum(1 for k in tensors if k.startswith("pair_sums."))
+            out = cls(check_values=False)
+            out.n_samples = int(tensors["n_samples"][0])
+            out.sums = [tensors[f"sums.{l}"].double() for l in range(L + 1)]
+            out.pair_sums = [tensors[f"pair_sums.{l}"].double() for l in range(L)]
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ShapeError(f"sample statistics incomplete: {exc}") from None
+        ok = L >= 1 and out.n_samples > 0 and all(
+            p.shape == (s.shape[0], s.shape[1], t.shape[1]) for p, s, t in zip(out.pair_sums, out.sums, out.sums[1:]))
+        if not ok:
+            raise ShapeError("sample statistics do not fit together")
+        return out
+
     # --- estimators ----------------------------------------------------------------------
     def variance_fi(self, layer: int = 0, *, ddof: int = 0) -> torch.Tensor:
         """Variance FI of weight layer ``layer``: Var[x_i y_j] = p(1−p), p = ⟨x_i y_j⟩.

@@ -237,26 +237,25 @@ class BoltzmannMachine(ABC):
         ``states``: tuple of L + 1 tensors (R, C, n_l). Returns the new tuple; the old odd
         layers are not read, so after the sweep the states are one joint sample of the chain
         (for an RBM: h ~ p(h | v), then v ~ p(v | h), and (v, h) is a joint sample).
-        States are trusted (no validation): this is the sampling hot path.
+        States are trusted (no validation): this is the sampling hot path. The uniforms are
+        drawn first (one (C, n_l) block per layer and replica, in sweep order), then the pure
+        kernel :func:`gibbs_sweep` runs.
         """
         rng = rng if isinstance(rng, Streams) else self._rng(rng)
-        W, b, alive = self.weights, self.biases, self.alive
-        x = list(states)
-        for parity in (1, 0):
-            for l in range(parity, self.n_layers + 1, 2):
-                x[l] = rng.bernoulli(conditional(l, x, W, b, alive))
-        return tuple(x)
+        C, sizes = states[0].shape[1], self.layer_sizes
+        us = [rng.uniform((C, sizes[l]), self.dtype).to(self.device) for l in sweep_order(self.n_layers)]
+        return gibbs_sweep(states, self.weights, self.biases, alive_factors(self.alive), us)
 
     # --- mean-field inference (Salakhutdinov & Larochelle 2010) ---------------------------
-    def mean_field(self, v, *, tol: float = 1e-7, max_iter: int = 50) -> list[torch.Tensor]:
+    def mean_field(self, v, *, tol: float = 1e-7, max_iter: int = 50, mode: str = "auto") -> list[torch.Tensor]:
         """Mean-field posterior q(h | v) = Π_l Π_j Bernoulli(μ^l_j) with v clamped (SPEC §2).
 
         Initialised by a bottom-up pass with doubled input, μ^l = σ(b_l + 2·μ^{l−1}ᵀW_{l−1})
         for l < L and μ^L = σ(b_L + μ^{L−1}ᵀW_{L−1}) (μ⁰ = v), then iterated: all odd hidden
         layers μ^l ← σ(b_l + μ^{l−1}ᵀW_{l−1} + W_l μ^{l+1}), then all even ones, until the
-        largest change of any μ over the whole batch and population is below ``tol``, or
-        ``max_iter`` iterations. With one hidden layer (an RBM) the posterior p(h | v) is
-        exact after the single, undoubled pass and no iteration is done.
+        largest change of a pattern's μ is below ``tol`` (that pattern stops), or ``max_iter``
+        iterations. With one hidden layer (an RBM) the posterior p(h | v) is exact after the
+        single, undoubled pass and no iteration is done.
 
         Parameters
         ----------
@@ -264,6 +263,11 @@ class BoltzmannMachine(ABC):
         tol : float, default 1e-7
         max_iter : int, default 50
             0 returns the bottom-up initialisation.
+        mode : {"auto", "pattern", "population", "fixed"}
+            The stopping rule (:data:`MF_MODES`): each pattern stops at its own convergence
+            ("pattern", the CPU default), the batch and population stop together
+            ("population", the default elsewhere), or exactly ``max_iter`` iterations with no
+            host synchronisation ("fixed", for CUDA graphs).
 
         Returns
         -------
@@ -278,23 +282,23 @@ class BoltzmannMachine(ABC):
 
         Notes
         -----
-        The stopping rule is shared by the batch and the replicas (they are iterated
-        together), so a pattern's μ can differ from the one computed alone by about ``tol``.
+        The stopping rules reach the same fixed point within the tolerance: a pattern stopped
+        at its own convergence differs from one iterated on with its batch by about ``tol``.
         The tolerance is floored at 4 machine epsilons of the model dtype (4.8e−7 in
         float32, no change in float64): below that, changes are rounding noise and the
         iteration would otherwise run to ``max_iter`` every time.
         """
         check_mean_field(tol, max_iter)
         v = self._layer_states(v, 0, binary=True, name="v")
-        return mean_field(v, self.weights, self.biases, self.alive, float(tol), int(max_iter))[0]
+        return mean_field(v, self.weights, self.biases, self.alive, float(tol), int(max_iter), mode)[0]
 
-    def transform(self, v, *, tol: float = 1e-7, max_iter: int = 50) -> torch.Tensor:
+    def transform(self, v, *, tol: float = 1e-7, max_iter: int = 50, mode: str = "auto") -> torch.Tensor:
         """Top-layer features μ^L, (R, B, n_L): the encoding of SPEC §6 (p(h | v) for an RBM).
 
         Same arguments and errors as :meth:`mean_field`. Dead units give 0; dropping them
         (their number differs between replicas) is left to the caller.
         """
-        return self.mean_field(v, tol=tol, max_iter=max_iter)[-1]
+        return self.mean_field(v, tol=tol, max_iter=max_iter, mode=mode)[-1]
 
     # --- exact normalisation ----------------------------------------------------------
     def enumerated_units(self) -> int:
@@ -452,17 +456,62 @@ def conditional(l: int, x, W, b, alive) -> torch.Tensor:
     return _mask_dead(torch.sigmoid(layer_input(l, x, W, b)), alive[l])
 
 
+def sweep_order(L: int) -> list[int]:
+    """The layers of a Gibbs sweep in update order: the odd ones, then the even ones."""
+    return list(range(1, L + 1, 2)) + list(range(0, L + 1, 2))
+
+
+def alive_factors(alive) -> list[torch.Tensor | None]:
+    """Per layer the (R, 1, n_l) 0/1 factor that switches dead units off, or None when none is dead."""
+    return [None if bool(a.all()) else a.unsqueeze(1).float() for a in alive]
+
+
+def gibbs_sweep(x, W, b, alive_f, us) -> tuple[torch.Tensor, ...]:
+    """One Gibbs sweep with given uniforms: a pure tensor function (no draws, no host sync).
+
+    ``x``: L + 1 layer states (R, C, n_l); ``alive_f`` from :func:`alive_factors`; ``us``: one
+    uniform tensor (R, C, n_l) per layer in :func:`sweep_order` (overwritten with the new
+    states). Runs under ``torch.compile(fullgraph=True)`` and in CUDA graphs.
+    """
+    x = list(x)
+    for u, l in zip(us, sweep_order(len(W))):
+        p = torch.sigmoid(layer_input(l, x, W, b))
+        if alive_f[l] is not None:
+            p = p * alive_f[l].to(p.dtype)
+        x[l] = torch.lt(u, p, out=u)                    # 0/1 written over the uniforms
+    return tuple(x)
+
+
 def check_mean_field(tol: float, max_iter: int) -> None:
     """ConfigError unless tol ≥ 0 and max_iter ≥ 0."""
     if not (tol >= 0) or int(max_iter) < 0:
         raise ConfigError(f"mean field needs tol ≥ 0 and max_iter ≥ 0; got {tol}, {max_iter}")
 
 
-def mean_field(v, W, b, alive, tol: float, max_iter: int) -> tuple[list[torch.Tensor], int]:
-    """Mean-field fixed point; returns ([μ¹, …, μ^L], iterations done). See ``BoltzmannMachine.mean_field``."""
-    L = len(W)
+#: Mean-field stopping rules: "pattern" (each pattern of each replica stops at its own
+#: convergence; on the CPU the unconverged rows are iterated replica by replica), "population"
+#: (everything iterates until the largest change over the batch and population is below tol)
+#: and "fixed" (exactly max_iter iterations, no host synchronisation: for CUDA graphs).
+MF_MODES = ("auto", "pattern", "population", "fixed")
+
+
+def mean_field(v, W, b, alive, tol: float, max_iter: int, mode: str = "auto") -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Mean-field fixed point (see ``BoltzmannMachine.mean_field``).
+
+    Returns ``([μ¹, …, μ^L], iterations)`` with ``iterations`` (R, B) int64: the iterations
+    each pattern of each replica was updated. ``alive``: the bool alive masks, or their
+    :func:`alive_factors` (then the "fixed" mode runs without any host synchronisation, e.g.
+    under ``torch.compile(fullgraph=True)``). ``mode`` is one of :data:`MF_MODES`; "auto" is
+    "pattern" on the CPU (where skipping converged rows pays: a pattern converges in ~25
+    iterations, the slowest of a batch in 50+) and "population" elsewhere.
+    """
+    if mode not in MF_MODES:
+        raise ConfigError(f"mean-field mode must be one of {MF_MODES}; got {mode!r}")
+    L, (R, B, _) = len(W), (W[0].shape[0], v.shape[1], None)
     tol = max(tol, MF_ROUNDING_EPS * torch.finfo(v.dtype).eps)
-    masks = [None if bool(a.all()) else a.unsqueeze(1).to(v.dtype) for a in alive]
+    # ``alive``: bool masks (R, n_l), or already the factors of alive_factors (no host sync then)
+    factors = alive if any(a is None or a.dim() == 3 for a in alive) else alive_factors(alive)
+    masks = [None if a is None else a.to(v.dtype) for a in factors]
 
     def sig(inp, l):
         out = torch.sigmoid(inp)
@@ -470,13 +519,21 @@ def mean_field(v, W, b, alive, tol: float, max_iter: int) -> tuple[list[torch.Te
 
     vW = torch.bmm(v, W[0]) if v.shape[0] == W[0].shape[0] else torch.matmul(v, W[0])   # (R, B, n_1)
     c1 = vW + b[1].unsqueeze(1)       # layer 1's bottom-up input: the data are clamped, compute once
+    its = torch.zeros(R, B, dtype=torch.int64, device=v.device)
     if L == 1:
-        return [sig(c1, 1)], 0
-    mu = [v, sig(c1 + vW, 1)]                                                  # doubled input for h¹
+        return [sig(c1, 1)], its
+    mu = [v.expand(R, -1, -1), sig(c1 + vW, 1)]                                 # doubled input for h¹
     for l in range(2, L + 1):
         mu.append(sig(torch.baddbmm(b[l].unsqueeze(1), mu[l - 1], W[l - 1], alpha=2.0 if l < L else 1.0), l))
+    if mode == "auto":
+        mode = "pattern" if v.device.type == "cpu" else "population"
+    if mode == "pattern" and max_iter > 0:
+        masks_r = [None if m is None else m[:, 0] for m in masks]
+        for r in range(R):
+            its[r] = _rows_to_convergence([m[r] for m in mu], c1[r], [w[r] for w in W], [x[r] for x in b],
+                                          [None if m is None else m[r] for m in masks_r], tol, max_iter)
+        return mu[1:], its
     order = list(range(1, L + 1, 2)) + list(range(2, L + 1, 2))              # odd layers, then even
-    done = 0
     for done in range(1, max_iter + 1):
         change = None
         for l in order:
@@ -484,12 +541,57 @@ def mean_field(v, W, b, alive, tol: float, max_iter: int) -> tuple[list[torch.Te
             if l < L:
                 inp = torch.baddbmm(inp, mu[l + 1], W[l].transpose(1, 2))
             new = sig(inp, l)
-            d = torch.sub(new, mu[l]).abs_().amax()                            # max |Δμ| over (R, B, n_l)
-            change = d if change is None else torch.maximum(change, d)
+            if mode == "population":
+                d = torch.sub(new, mu[l]).abs_().amax()                        # max |Δμ| over (R, B, n_l)
+                change = d if change is None else torch.maximum(change, d)
             mu[l] = new
-        if change.item() < tol:   # one sync per iteration: the whole population stops together
+        its += 1
+        if mode == "population" and change.item() < tol:   # one sync per iteration
             break
-    return mu[1:], done
+    return mu[1:], its
+
+
+def _rows_to_convergence(mu, c1, W, b, masks, tol: float, max_iter: int) -> torch.Tensor:
+    """Iterate one replica's rows until each converges (largest change < tol) or max_iter.
+
+    ``mu``: [v, μ¹, …, μ^L] of (B, n_l), updated in place; ``c1`` (B, n_1) the clamped input
+    of layer 1; ``W``, ``b``, ``masks`` that replica's weights, biases and alive masks (or
+    None). Converged rows are written back and dropped, so later iterations cost only the
+    rows still moving. Returns the iterations of each row, (B,) int64.
+    """
+    L, B = len(W), c1.shape[0]
+    order = list(range(1, L + 1, 2)) + list(range(2, L + 1, 2))
+    its = torch.zeros(B, dtype=torch.int64, device=c1.device)
+    rows = torch.arange(B, device=c1.device)
+    cur = list(mu)
+    for it in range(1, max_iter + 1):
+        change = None
+        for l in order:
+            inp = c1 if l == 1 else torch.addmm(b[l], cur[l - 1], W[l - 1])
+            if l < L:
+                inp = torch.addmm(inp, cur[l + 1], W[l].T)
+            new = torch.sigmoid(inp)
+            if masks[l] is not None:
+                new.mul_(masks[l])
+            d = torch.sub(new, cur[l]).abs_().amax(1)                             # (b,) per row
+            change = d if change is None else torch.maximum(change, d)
+            cur[l] = new
+        done = change < tol
+        n_done = int(done.sum())
+        if n_done == 0 and it < max_iter:
+            continue
+        if it == max_iter:
+            done = torch.ones_like(done)
+        idx = rows[done]
+        its[idx] = it
+        for l in range(1, L + 1):
+            mu[l][idx] = cur[l][done]
+        if bool(done.all()):
+            break
+        keep = ~done
+        rows, c1 = rows[keep], c1[keep]
+        cur = [cur[0]] + [x[keep] for x in cur[1:]]
+    return its
 
 
 def log_partition(W, b, alive, max_states: int | None = None) -> torch.Tensor:

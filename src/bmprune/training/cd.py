@@ -234,34 +234,68 @@ def _epoch(theta, thetaT, vel, mask, up, down, chains, x_aug, order, rows, block
            batch_size, k, persistent, double_bottom_up, double_top_down):
     """One pass over every replica's shuffled data; updates θ and the velocity in place."""
     R, N = order.shape
+    nv, nh = theta.shape[1] - 1, theta.shape[2] - 1
     for start in range(0, N, block):
         idx = order[:, start:start + block]
         xb = x_aug.expand(R, -1, -1)[rows, idx]                               # (R, n_block, nv+1)
         for b in range(0, xb.shape[1], batch_size):
             v0 = xb[:, b:b + batch_size]                                      # (R, B, nv+1)
-            B = v0.shape[1]
-            th_up = theta * up if double_bottom_up else theta
-            th_down = thetaT * down if double_top_down else thetaT
-            ph0 = torch.sigmoid(torch.bmm(v0, th_up))                          # (R, B, nh+1)
-            if persistent:
-                vk = chains
-                h = pool.bernoulli(torch.sigmoid(torch.bmm(vk, th_up)))
-            else:
-                h = pool.bernoulli(ph0)
+            C = chains.shape[1] if persistent else v0.shape[1]
+            # the update's uniforms, in the order it consumes them: h₀, then v₁, h₁, v₂, …
+            us = [pool.uniform((C, nh + 1))]
             for step in range(k):
-                vk = pool.bernoulli(torch.sigmoid(torch.bmm(h, th_down)))
-                phk = torch.sigmoid(torch.bmm(vk, th_up))
+                us.append(pool.uniform((C, nv + 1)))
                 if step + 1 < k:
-                    h = pool.bernoulli(phk)
+                    us.append(pool.uniform((C, nh + 1)))
+            vk = cd_update(theta, thetaT, vel, mask, up, down, v0, chains if persistent else None, us, lr, mu,
+                           double_bottom_up, double_top_down)
             if persistent:
                 chains = vk
-            # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model); θ += mask ⊙ velocity
-            # (μ is the effective coefficient: lr·μ under the original rule).
-            # (Velocity may build up at masked entries, but it is never applied there.)
-            vel.baddbmm_(v0.transpose(1, 2), ph0, beta=mu, alpha=lr / B)
-            vel.baddbmm_(vk.transpose(1, 2), phk, alpha=-lr / vk.shape[1])
-            theta.addcmul_(vel, mask)
     return chains
 
 
-__all__ = ["train_rbm", "TrainResult"]
+def cd_update(theta, thetaT, vel, mask, up, down, v0, chains, us, lr: float, mu: float,
+              double_bottom_up: bool = False, double_top_down: bool = False):
+    """One CD-k / PCD-k update of the augmented parameters θ, in place; returns the last v_k.
+
+    A pure tensor function (no random draws, no host synchronisation): ``us`` are the
+    update's uniforms in the order they are consumed (h₀, then v₁, h₁, …, v_k; k from their
+    number), so it runs under ``torch.compile(fullgraph=True)`` and in CUDA graphs.
+
+    Parameters
+    ----------
+    theta, thetaT : (R, nv+1, nh+1) and its transposed view
+        W with b_h as an extra visible row and b_v as an extra hidden column (module doc).
+    vel, mask : like theta
+        Velocity (updated) and the update mask.
+    up, down : (1, nv+1, 1), (1, nh+1, 1)
+        Input scalings (2 for doubled inputs).
+    v0 : (R, B, nv+1)
+        The batch, with the clamped bias unit.
+    chains : (R, C, nv+1) or None
+        Persistent chains (PCD) or None (CD: chains start at the batch).
+    us : list of 2k tensors (R, C, nh+1) / (R, C, nv+1)
+    lr, mu : float
+        Learning rate and the effective momentum coefficient of this epoch.
+    """
+    B, k = v0.shape[1], (len(us) + 1) // 2
+    th_up = theta * up if double_bottom_up else theta
+    th_down = thetaT * down if double_top_down else thetaT
+    ph0 = torch.sigmoid(torch.bmm(v0, th_up))                                  # (R, B, nh+1)
+    p = ph0 if chains is None else torch.sigmoid(torch.bmm(chains, th_up))
+    h = torch.lt(us[0], p, out=us[0])                  # 0/1 written over the uniforms
+    for step in range(k):
+        vk = torch.lt(us[2 * step + 1], torch.sigmoid(torch.bmm(h, th_down)), out=us[2 * step + 1])
+        phk = torch.sigmoid(torch.bmm(vk, th_up))
+        if step + 1 < k:
+            h = torch.lt(us[2 * step + 2], phk, out=us[2 * step + 2])
+    # velocity ← μ·velocity + lr·(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model); θ += mask ⊙ velocity
+    # (μ is the effective coefficient: lr·μ under the original rule).
+    # (Velocity may build up at masked entries, but it is never applied there.)
+    vel.baddbmm_(v0.transpose(1, 2), ph0, beta=mu, alpha=lr / B)
+    vel.baddbmm_(vk.transpose(1, 2), phk, alpha=-lr / vk.shape[1])
+    theta.addcmul_(vel, mask)
+    return vk
+
+
+__all__ = ["train_rbm", "TrainResult", "cd_update"]

@@ -26,7 +26,8 @@ import torch
 
 from .._torch import as_binary
 from ..errors import ConfigError, DataError, ShapeError, TrainingDivergedError
-from ..models.base import check_mean_field, conditional, mean_field
+from ..models.base import (MF_MODES, alive_factors, check_mean_field, conditional, layer_input, mean_field,
+                           sweep_order)
 from ..models.dbm import DBM
 from ..models.rbm import RBM
 from ..rng import Streams, UniformPool
@@ -369,6 +370,7 @@ def train_dbm(
     max_norm: float | None = 6.0,
     mf_tol: float = 1e-7,
     mf_max_iter: int = 50,
+    mf_mode: str = "auto",
     update_rule: str = "classical",
     seed: Streams | int | None = 0,
     callback: Callable[[int, DBM, dict], None] | None = None,
@@ -404,6 +406,11 @@ def train_dbm(
         Largest L2 norm of a hidden unit's incoming weights; None disables it.
     mf_tol, mf_max_iter : float, int
         Mean-field stopping rule (largest change < 1e−7 or 50 iterations).
+    mf_mode : {"auto", "pattern", "population", "fixed"}
+        Whether each pattern stops at its own convergence (the CPU default), the whole
+        batch and population together (the default on a GPU), or after exactly
+        ``mf_max_iter`` iterations (no host synchronisation: CUDA graphs); see
+        :meth:`~bmprune.DBM.mean_field`.
     update_rule : {"classical", "original"}, default "classical"
         As in :func:`~bmprune.training.train_rbm` (SPEC §2): "original" is classical
         momentum with μ_eff = lr·μ and schedule entry min(e + 1, n − 1) in epoch e.
@@ -454,6 +461,8 @@ def train_dbm(
     if max_norm is not None and not max_norm > 0:
         raise ConfigError(f"max_norm must be positive or None; got {max_norm}")
     check_mean_field(mf_tol, mf_max_iter)
+    if mf_mode not in MF_MODES:
+        raise ConfigError(f"mf_mode must be one of {MF_MODES}; got {mf_mode!r}")
     mus_eff = effective_momentum(lrs, mus, update_rule)
     dev, dt = dbm.device, dbm.dtype
     x = as_binary(data, sizes[0], name="data", n_replicas=R, dtype=dt, device=dev)             # (1|R, N, nv)
@@ -478,7 +487,7 @@ def train_dbm(
         for start in range(0, N, block):
             xb = x.expand(R, -1, -1)[rows, order[:, start:start + block]]                      # (R, n_block, nv)
             it, nu, chains = _epoch_block(flat, grad, vel, chains, xb, pool, lrs[epoch], mus_eff[epoch], batch_size,
-                                          k, max_norm, float(mf_tol), int(mf_max_iter), dbm.alive)
+                                          k, max_norm, float(mf_tol), int(mf_max_iter), dbm.alive, mf_mode)
             n_mf, n_updates = n_mf + it, n_updates + nu
         flat.write_back(dbm)
         check_diverged(flat.theta, epoch)
@@ -497,49 +506,74 @@ def train_dbm(
 
 @torch.inference_mode()  # no autograd bookkeeping in the hot loop; only in-place updates leave it
 def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, pool, lr, mu, batch_size, k, max_norm, tol, max_iter,
-                 alive):
+                 alive, mf_mode="auto"):
     """Train on one gathered block of patterns xb (R, n_block, nv); returns
-    (mean-field iterations, updates, chains). Updates θ, the velocity and the chains in place."""
-    W, b = flat.W, flat.b
-    gW, gb = flat.views(grad)
-    L = len(W)
-    odd, even = range(1, L + 1, 2), range(0, L + 1, 2)
-    chains = list(chains)
-    C = chains[0].shape[1]
-    n_mf = n_up = 0
+    (mean-field iterations summed over updates, updates, chains). Updates θ, the velocity and
+    the chains in place."""
+    alive_f = alive_factors(alive)
+    C, sizes = chains[0].shape[1], flat.sizes
+    order = sweep_order(len(flat.W))
+    n_mf, n_up = torch.zeros((), dtype=torch.float64), 0
     for s in range(0, xb.shape[1], batch_size):
         v = xb[:, s:s + batch_size]                                                          # (R, B, nv)
-        B = v.shape[1]
-        # positive phase: mean field with v clamped
-        mf, it = mean_field(v, W, b, alive, tol, max_iter)
-        pos = [v] + mf
-        # negative phase: k sweeps of the persistent chains; even layers kept as p(x_l | odd)
-        neg = list(chains)
-        for _ in range(k):
-            for l in odd:
-                chains[l] = pool.bernoulli(conditional(l, chains, W, b, alive))
-            for l in even:
-                neg[l] = conditional(l, chains, W, b, alive)
-                chains[l] = pool.bernoulli(neg[l])
-        for l in odd:
-            neg[l] = chains[l]
-        # gradient = ⟨·⟩_data − ⟨·⟩_model, batch means, written into the flat buffer's views
-        for l in range(L):
-            gW[l].baddbmm_(pos[l].transpose(1, 2), pos[l + 1], beta=0.0, alpha=1.0 / B)
-            gW[l].baddbmm_(neg[l].transpose(1, 2), neg[l + 1], alpha=-1.0 / C)
-        for l in range(L + 1):
-            torch.sub(pos[l].mean(1), neg[l].mean(1), out=gb[l])
-        # momentum (μ: the effective coefficient); the mask keeps masked weights and dead units' parameters fixed
-        # (velocity may build up at masked entries, but it is never applied there)
-        vel.mul_(mu).add_(grad, alpha=lr)
-        flat.theta.addcmul_(vel, flat.mask)
-        if max_norm is not None:
-            for w in W:   # column j of W_l: the weights into unit j of layer l+1
-                norm = torch.linalg.vector_norm(w, dim=1, keepdim=True)                   # (R, 1, n_{l+1})
-                w.mul_(norm.clamp_(min=max_norm).reciprocal_().mul_(max_norm))
-        n_mf += it
+        us = [pool.uniform((C, sizes[l])) for _ in range(k) for l in order]                  # the sweeps' uniforms
+        chains, its = dbm_update(flat, grad, vel, v, chains, us, alive_f, lr, mu, max_norm, tol, max_iter, mf_mode)
+        n_mf += its.double().mean()
         n_up += 1
-    return n_mf, n_up, chains
+    return float(n_mf), n_up, chains
+
+
+def dbm_update(flat: _FlatParameters, grad, vel, v, chains, us, alive_f, lr: float, mu: float,
+               max_norm: float | None, tol: float, max_iter: int, mf_mode: str = "auto"):
+    """One joint-training update of a DBM population, in place; returns (chains, mean-field iterations (R, B)).
+
+    Mean field with v clamped (positive phase), ``len(us) / (L + 1)`` Gibbs sweeps of the
+    persistent chains with the given uniforms ``us`` (one (R, C, n_l) per layer and sweep, in
+    :func:`~bmprune.models.base.sweep_order`; negative phase, even layers kept as
+    p(x_l | odd layers)), the gradient ⟨·⟩_data − ⟨·⟩_model, momentum (``mu``: the effective
+    coefficient), the mask and max-norm. No random draws; with ``mf_mode="fixed"`` no host
+    synchronisation either, so it runs under ``torch.compile(fullgraph=True)`` and in CUDA graphs.
+    """
+    W, b = flat.W, flat.b
+    gW, gb = flat.views(grad)
+    L, B, C = len(W), v.shape[1], chains[0].shape[1]
+    odd, even = range(1, L + 1, 2), range(0, L + 1, 2)
+    mf, its = mean_field(v, W, b, alive_f, tol, max_iter, mf_mode)
+    pos = [v] + mf
+    # negative phase: sweeps of the persistent chains; even layers kept as p(x_l | odd)
+    chains, neg = list(chains), list(chains)
+    u = iter(us)
+    for _ in range(len(us) // (L + 1)):
+        for l in odd:
+            un = next(u)
+            chains[l] = torch.lt(un, _p(l, chains, W, b, alive_f), out=un)      # 0/1 over the uniforms
+        for l in even:
+            un = next(u)
+            neg[l] = _p(l, chains, W, b, alive_f)
+            chains[l] = torch.lt(un, neg[l], out=un)
+    for l in odd:
+        neg[l] = chains[l]
+    # gradient = ⟨·⟩_data − ⟨·⟩_model, batch means, written into the flat buffer's views
+    for l in range(L):
+        gW[l].baddbmm_(pos[l].transpose(1, 2), pos[l + 1], beta=0.0, alpha=1.0 / B)
+        gW[l].baddbmm_(neg[l].transpose(1, 2), neg[l + 1], alpha=-1.0 / C)
+    for l in range(L + 1):
+        gb[l].copy_(pos[l].mean(1) - neg[l].mean(1))
+    # momentum; the mask keeps masked weights and dead units' parameters fixed
+    # (velocity may build up at masked entries, but it is never applied there)
+    vel.mul_(mu).add_(grad, alpha=lr)
+    flat.theta.addcmul_(vel, flat.mask)
+    if max_norm is not None:
+        for w in W:   # column j of W_l: the weights into unit j of layer l+1
+            norm = torch.linalg.vector_norm(w, dim=1, keepdim=True)                   # (R, 1, n_{l+1})
+            w.mul_(norm.clamp_(min=max_norm).reciprocal_().mul_(max_norm))
+    return chains, its
+
+
+def _p(l, x, W, b, alive_f):
+    """p(x_l = 1 | neighbours) with dead units at 0 (factors precomputed: no host sync)."""
+    p = torch.sigmoid(layer_input(l, x, W, b))
+    return p if alive_f[l] is None else p.mul_(alive_f[l].to(p.dtype))
 
 
 @torch.inference_mode()

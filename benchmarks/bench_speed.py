@@ -1,0 +1,105 @@
+"""Side-by-side speed of this checkout and another one (e.g. the round's starting commit): issue 18.
+
+Times, in one run and on the same machine, for each source tree:
+
+* ``dbm``: joint DBM training of 10 replicas of the paper's 400–400–676 MNIST DBM (5×5
+  receptive fields) at batch 10 (the paper's retraining), 100 persistent chains, after a
+  brief pre-training; seconds per 60,000-pattern epoch, extrapolated from ``--patterns``.
+* ``sample``: independent-chain Gibbs sampling of 10 replicas of a 13 × 70 RBM (the paper's
+  CIFAR model, briefly trained on photo patches), 10,000 chains × 200 sweeps.
+* ``cd``: one CD-1 epoch at batch size 1 of 70 replicas of the 13 × 70 RBM on 20,000 patches.
+
+Each measurement runs in a fresh subprocess with ``PYTHONPATH=<tree>/src``, alternating trees,
+``--repeats`` times; the median is reported. Make the baseline tree with
+``git worktree add /tmp/bmprune-base <commit>`` (this round started at 9ac8afc).
+
+Run: ``python benchmarks/bench_speed.py --baseline /tmp/bmprune-base [--threads 2] [--only dbm sample]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+WORKER = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np, torch
+    import bmprune as bp
+    what, threads, patterns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    torch.set_num_threads(threads)
+    out = {"file": bp.__file__}
+    if what == "dbm":
+        try:
+            x = np.asarray(bp.data.load_mnist("train").x)
+        except Exception:
+            x = (np.random.default_rng(0).random((60000, 400)) < 0.2).astype(np.uint8)
+        dbm, rbms = bp.training.pretrain_dbm(
+            x[:5000], [400, 400, 676], weight_masks=[bp.receptive_field_mask(20, 20, 5), None], epochs=1,
+            batch_size=10, learning_rate=[[0.01], [0.1]], momentum=0.5, seed=0, n_replicas=10,
+            visible_bias=-1.0, hidden_bias=-2.0)
+        chains = bp.training.chains_from_rbms(rbms, x[:100], seed=1)
+        bp.training.train_dbm(dbm, x[5000:7000], epochs=1, batch_size=10, learning_rate=0.005, momentum=0.5,
+                              n_chains=100, init_chains_from=chains, seed=2, mf_max_iter=50)
+        t = time.perf_counter()
+        res = bp.training.train_dbm(dbm, x[10000:10000 + patterns], epochs=1, batch_size=10, learning_rate=0.005,
+                                    momentum=0.5, n_chains=100, seed=3)
+        out["seconds"] = (time.perf_counter() - t) * 60000 / patterns
+        out["mean_field_iterations"] = res.history[0]["mean_field_iterations"]
+    elif what == "sample":
+        photos = bp.data.load_photo_patches(radius=2.1, n_patches=20000, seed=0)
+        rbm = bp.RBM(13, 70, n_replicas=10, seed=0, hidden_bias=-2.0).init_visible_bias(photos.x)
+        bp.training.train_rbm(rbm, photos.x, epochs=1, batch_size=10, learning_rate=0.05, momentum=0.5, seed=1)
+        t = time.perf_counter()
+        v, h = bp.sample(rbm, patterns, steps=200, seed=2)
+        out["seconds"] = time.perf_counter() - t
+        out["mean_v"] = float(v.mean())
+    elif what == "cd":
+        photos = bp.data.load_photo_patches(radius=2.1, n_patches=patterns, seed=0)
+        rbm = bp.RBM(13, 70, n_replicas=70, seed=0, hidden_bias=-2.0).init_visible_bias(photos.x)
+        t = time.perf_counter()
+        bp.training.train_rbm(rbm, photos.x, epochs=1, batch_size=1, learning_rate=0.05, momentum=0.9, seed=1)
+        out["seconds"] = time.perf_counter() - t
+    print(json.dumps(out))
+""")
+
+DEFAULT_SIZE = {"dbm": 1000, "sample": 10000, "cd": 20000}
+
+
+def measure(tree: Path, what: str, threads: int, size: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    res = subprocess.run([sys.executable, "-c", WORKER, what, str(threads), str(size)], env=env, cwd="/",
+                         capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--baseline", type=Path, required=True, help="another checkout (its src/ is imported)")
+    ap.add_argument("--current", type=Path, default=Path(__file__).resolve().parents[1])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", nargs="+", choices=list(DEFAULT_SIZE), default=list(DEFAULT_SIZE))
+    ap.add_argument("--size", type=int, default=None, help="patterns (dbm, cd) or chains (sample)")
+    args = ap.parse_args()
+    print(f"threads {args.threads}, {args.repeats} repeats (median); baseline {args.baseline}, current {args.current}")
+    for what in args.only:
+        size = args.size or DEFAULT_SIZE[what]
+        times = {"baseline": [], "current": []}
+        for _ in range(args.repeats):
+            for name in ("baseline", "current"):
+                r = measure(getattr(args, name), what, args.threads, size)
+                times[name].append(r["seconds"])
+        b, c = statistics.median(times["baseline"]), statistics.median(times["current"])
+        unit = "s per 60,000-pattern epoch" if what == "dbm" else "s"
+        print(f"{what:7s} baseline {b:8.1f}  current {c:8.1f}  {unit};  speed-up {b / c:4.2f}×   "
+              f"(runs: {', '.join(f'{x:.1f}' for x in times['baseline'])} | {', '.join(f'{x:.1f}' for x in times['current'])})")
+
+
+if __name__ == "__main__":
+    main()
