@@ -513,7 +513,7 @@ def _epoch_block(flat: _FlatParameters, grad, vel, chains, xb, pool, lr, mu, bat
     alive_f = alive_factors(alive)
     C, sizes = chains[0].shape[1], flat.sizes
     order = sweep_order(len(flat.W))
-    n_mf, n_up = torch.zeros((), dtype=torch.float64), 0
+    n_mf, n_up = torch.zeros((), dtype=torch.float64, device=xb.device), 0
     for s in range(0, xb.shape[1], batch_size):
         v = xb[:, s:s + batch_size]                                                          # (R, B, nv)
         us = [pool.uniform((C, sizes[l])) for _ in range(k) for l in order]                  # the sweeps' uniforms
