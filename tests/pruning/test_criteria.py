@@ -17,7 +17,7 @@ R, N, NV, NH = 2, 11, 5, 3
 def test_registry_holds_the_papers_criteria_with_labels():
     assert set(bp.pruning.CRITERIA) == {
         "variance_fi", "heuristic_fi", "eigenvector_fi", "anti_fi", "weight_magnitude",
-        "random_weights", "random_units", "variance_fi_w2"}
+        "random_weights", "random_units", "variance_fi_w2", "unit_fi", "unit_anti_fi"}
     c = bp.pruning.CRITERIA
     assert c["anti_fi"].prune_highest and not c["variance_fi"].prune_highest
     assert c["random_weights"].selection == "count" and c["random_units"].selection == "units"

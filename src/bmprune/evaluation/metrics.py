@@ -28,8 +28,8 @@ import torch
 
 from ..errors import ConfigError
 
-#: The stages of a study at which metrics are recorded (SPEC §6).
-STAGES = ("trained", "pruned", "retrained")
+#: The stages of a study at which metrics are recorded (SPEC §6; "minimal": the thesis's minimal model).
+STAGES = ("trained", "pruned", "retrained", "minimal")
 
 Values = Any  # Tensor/array (R,) or dict[int, Tensor/array (R,)]
 
@@ -118,6 +118,11 @@ class MetricContext:
         """An evaluation setting by name (``default`` when the settings lack it)."""
         return getattr(self.settings, name, default) if self.settings is not None else default
 
+    def option(self, metric: str, key: str):
+        """A metric's option: ``evaluation.options.<metric>.<key>`` of the config, else the metric's default."""
+        given = (self.setting("options") or {}).get(metric, {})
+        return given[key] if key in given else METRICS[metric].options[key]
+
 
 def _always(ctx: MetricContext) -> str | None:
     return None
@@ -150,6 +155,9 @@ class Metric:
         Recorded when a config does not list its metrics.
     always : bool
         Recorded in every study, whatever the config lists.
+    options : dict
+        The metric's settings and their defaults; a config overrides them under
+        ``evaluation.options.<name>`` (read with :meth:`MetricContext.option`).
     """
 
     name: str
@@ -163,6 +171,7 @@ class Metric:
     needs_samples: bool = False
     default: bool = False
     always: bool = False
+    options: dict = field(default_factory=dict)
 
     @property
     def uses_samples(self) -> bool:
@@ -218,9 +227,23 @@ def _per_replica_sum(masks: Sequence[torch.Tensor]) -> dict[int, torch.Tensor]:
 
 
 # --- structure: recorded everywhere (SPEC §6 "always recorded") ---------------------------
+def _connected(model) -> list[torch.Tensor]:
+    """Per layer, units (alive) with at least one weight to a neighbouring layer: (R, n_l) bool."""
+    out = []
+    for k, a in enumerate(model.alive):
+        any_w = torch.zeros_like(a)
+        if k > 0:
+            any_w |= model.weight_masks[k - 1].any(1)
+        if k < model.n_layers:
+            any_w |= model.weight_masks[k].any(2)
+        out.append(a & any_w)
+    return out
+
+
 def _structure(ctx: MetricContext) -> dict[str, Values]:
     m = ctx.model
     return {"weights": _per_replica_sum(m.weight_masks), "alive_units": _per_replica_sum(m.alive),
+            "connected_units": _per_replica_sum(_connected(m)),
             "disconnected_visible": (~m.weight_masks[0].any(2)).sum(1)}
 
 
@@ -228,6 +251,7 @@ register(Metric(
     "structure", "remaining weights and alive units per layer; visible units with no weight left",
     outputs={"weights": Display("Remaining weights", "table1", digits=0, stages=("trained", "pruned"), layers="sum"),
              "alive_units": Display("Alive units", "table1", digits=1, layers="hidden"),
+             "connected_units": Display("Units with at least one weight", "hidden", digits=1, layers="each"),
              "disconnected_visible": Display("Visible units with no weight left", "table1", digits=1,
                                              stages=("trained", "pruned"))},
     compute=_structure, always=True))
@@ -258,10 +282,28 @@ def _mean_activity(ctx: MetricContext) -> dict[str, Values]:
     return {"mean_activity": out}
 
 
+def _fim_trace(ctx: MetricContext) -> dict[str, Values]:
+    """Σ of the FIM diagonal (variance estimates) over the existing weights and alive units' biases."""
+    m, st = ctx.model, ctx.samples
+    total = 0
+    for l, mask in enumerate(m.weight_masks):
+        total = total + (st.variance_fi(l) * mask.to(torch.float64).to(st.pair_sums[l].device)).sum((1, 2))
+    for k, a in enumerate(m.alive):
+        total = total + (st.bias_variance_fi(k) * a.to(torch.float64).to(st.sums[k].device)).sum(1)
+    return {"fim_trace": total}
+
+
+register(Metric(
+    "fim_trace", "trace of the FIM diagonal over existing parameters, from model samples (thesis Table 4.1)",
+    outputs={"fim_trace": Display("Trace of the FIM (sum of its diagonal over existing parameters; sampled)",
+                                  "other", digits=2, stages=("trained", "retrained", "minimal"))},
+    compute=_fim_trace, needs_samples=True, always=True))
+
+
 register(Metric(
     "mean_activity", "mean firing rate of the alive units of each layer in model samples (the paper's Fig S1)",
     outputs={"mean_activity": Display("Mean activity of the alive units (fraction on, model samples)", "figS1",
-                                      digits=4, stages=("trained", "retrained"), layers="hidden")},
+                                      digits=4, stages=("trained", "retrained", "minimal"), layers="hidden")},
     compute=_mean_activity, needs_samples=True, always=True))
 
 
@@ -341,6 +383,7 @@ def _encoding_baseline(ctx: MetricContext) -> dict[str, dict[str, float]]:
 
 
 def _encoding_applies(ctx: MetricContext) -> str | None:
+    """Labelled data; at the pruned stage only when evaluation.encoding_after_pruning."""
     if ctx.stage == "pruned" and not ctx.setting("encoding_after_pruning", True):
         return "evaluation.encoding_after_pruning = false"
     return _labelled(ctx)
@@ -349,8 +392,46 @@ def _encoding_applies(ctx: MetricContext) -> str | None:
 register(Metric(
     "encoding_error", "test error of a logistic regression (C = 1) on the top layer's mean-field code",
     outputs={"encoding_error": Display("Encoding error (%, test set, classifier on the top hidden layer)", "fig3",
-                                       digits=2, scale=100, stages=("trained", "retrained"))},
+                                       digits=2, scale=100, stages=("trained", "retrained", "minimal"))},
     compute=_encoding, baseline=_encoding_baseline, applies=_encoding_applies))
+
+
+def _svm(ctx: MetricContext, train_x, train_y, test_x, test_y) -> float:
+    from sklearn.svm import SVC
+    if train_x.shape[1] == 0:
+        return float(np.mean(test_y != np.bincount(train_y).argmax()))
+    clf = SVC(kernel="rbf", C=float(ctx.option("encoding_error_svm", "C")), gamma="scale")
+    return float(1.0 - clf.fit(train_x, train_y).score(test_x, test_y))
+
+
+def _svm_data(ctx: MetricContext):
+    n_train, n_test = ctx.option("encoding_error_svm", "n_train"), ctx.option("encoding_error_svm", "n_test")
+    return ctx.train.random_subset(n_train, ctx.seed), ctx.test.random_subset(n_test, ctx.seed)
+
+
+def _encoding_svm(ctx: MetricContext) -> dict[str, Values]:
+    from .encoding import top_features
+    train, test = _svm_data(ctx)
+    mf = ctx.setting("mf_max_iter", 50)
+    f_train, f_test = top_features(ctx.model, train.x, mf_max_iter=mf), top_features(ctx.model, test.x, mf_max_iter=mf)
+    return {"encoding_error_svm": np.array([_svm(ctx, a, train.y, b, test.y) for a, b in zip(f_train, f_test)])}
+
+
+def _encoding_svm_baseline(ctx: MetricContext) -> dict[str, dict[str, float]]:
+    if _labelled(ctx):
+        return {}
+    train, test = _svm_data(ctx)
+    err = _svm(ctx, train.x.astype(np.float32), train.y, test.x.astype(np.float32), test.y)
+    return {"raw_pixels": {"encoding_error_svm": err}}
+
+
+register(Metric(
+    "encoding_error_svm", "test error of an RBF support-vector machine (C = 1000) on the top layer's code "
+    "(thesis Table 4.2), fitted on a seeded subset",
+    outputs={"encoding_error_svm": Display("Encoding error with an RBF SVM (%, test subset)", "fig3", digits=2,
+                                           scale=100, stages=("trained", "pruned", "retrained", "minimal"))},
+    compute=_encoding_svm, baseline=_encoding_svm_baseline, applies=_encoding_applies,
+    options={"n_train": 5000, "n_test": 2000, "C": 1000.0}))
 
 
 def _scorer(ctx: MetricContext):
@@ -383,11 +464,11 @@ def _generation_baseline(ctx: MetricContext) -> dict[str, dict[str, float]]:
 register(Metric(
     "generation", "a raw-pixel classifier (C = 0.1) on generated samples: quality, diversity, class balance",
     outputs={"generation_quality": Display("Quality (%, mean winning-class probability)", "fig4", digits=2,
-                                           scale=100, stages=("trained", "retrained")),
+                                           scale=100, stages=("trained", "retrained", "minimal")),
              "generation_entropy": Display("Diversity (nats, entropy of assigned classes; max ln 10 = 2.303)", "fig4",
-                                           digits=3, stages=("trained", "retrained")),
+                                           digits=3, stages=("trained", "retrained", "minimal")),
              "generation_class_ratio": Display("Min/max class-count ratio", "fig4", digits=3,
-                                               stages=("trained", "retrained"))},
+                                               stages=("trained", "retrained", "minimal"))},
     accumulate=_Generation, baseline=_generation_baseline, applies=_labelled))
 
 

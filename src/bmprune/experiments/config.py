@@ -217,6 +217,16 @@ class SamplingConfig(_Strict):
         return self.model_dump(exclude={"n_samples"})
 
 
+def _registered(names: list[str], registry: dict, what: str) -> list[str]:
+    """``names`` if each is a key of ``registry`` and none repeats (else ValueError listing the known ones)."""
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {list(registry)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} must not repeat")
+    return names
+
+
 PercentConfig = float | list[float]
 
 
@@ -227,7 +237,7 @@ def _check_percent(p: PercentConfig, where: str) -> None:
 
 
 class PruningConfig(_Strict):
-    """Criteria, per-layer and per-iteration rates, iterations (SPEC §5).
+    """Criteria, per-layer and per-iteration rates, iterations, and the thesis's options (SPEC §5; thesis §3.3).
 
     ``percent`` is one value for every weight layer or one per weight layer;
     ``percent_schedule`` (optional) gives one such entry per iteration (a shorter list holds
@@ -235,31 +245,61 @@ class PruningConfig(_Strict):
     :func:`bmprune.experiments.schedule.build_schedule`.
     """
     criteria: list[str] = Field(..., min_length=1)
-    percent: PercentConfig = Field(..., description="per iteration, one value or one per weight layer")
+    percent: PercentConfig | None = Field(None, description="per iteration, one value or one per weight layer")
     percent_schedule: list[PercentConfig] | None = Field(
         None, min_length=1, description="per-iteration rates (each one value or one per weight layer)")
-    iterations: int = Field(..., ge=1, le=MAX_ITERATIONS)
+    iterations: int = Field(..., ge=1, le=MAX_ITERATIONS, description="pruning steps")
+    threshold: float | None = Field(None, gt=0, description="prune every weight whose score is below it (thesis §4.1.3)")
+    keep_units: int | list[int] | None = Field(None, description="unit criteria: hidden units kept per hidden layer")
+    remove_units: bool = Field(True, description="remove hidden units left without weights (False: keep them)")
+    remove_dead_ends: bool = Field(True, description="also remove intermediate units without weights above")
+    rescale_weights: bool = Field(False, description="after unit removal: incoming weights × n_before/n_after")
+    reset_hidden_bias: bool = Field(False, description="hidden biases ← mean activation before pruning (thesis §4.2.2.1)")
+    schedule: Literal["joint", "layer1-first", "layer2-first"] = Field(
+        "joint", description="prune every weight layer at each step, or alternate the layers (thesis §3.3.4)")
+    minimal_model: bool = Field(False, description="finally train the pruned architecture from scratch (thesis §3.4.3)")
 
     @field_validator("criteria")
     @classmethod
     def _known(cls, v):
         from ..pruning import CRITERIA
-        unknown = [c for c in v if c not in CRITERIA]
-        if unknown:
-            raise ValueError(f"unknown criteria {unknown}; known: {sorted(CRITERIA)}")
-        if len(set(v)) != len(v):
-            raise ValueError("criteria must not repeat")
-        return v
+        return _registered(v, CRITERIA, "criteria")
 
     @model_validator(mode="after")
     def _range(self):
-        _check_percent(self.percent, "pruning.percent")
+        from ..pruning import CRITERIA
+        if self.percent is not None:
+            _check_percent(self.percent, "pruning.percent")
         for i, p in enumerate(self.percent_schedule or []):
             _check_percent(p, f"pruning.percent_schedule[{i}]")
         if self.percent_schedule is not None and len(self.percent_schedule) > self.iterations:
             raise ValueError(f"pruning.percent_schedule has {len(self.percent_schedule)} entries for "
                              f"{self.iterations} iterations")
+        kinds = {CRITERIA[c].selection for c in self.criteria}
+        unit_criteria = [c for c in self.criteria if CRITERIA[c].selection == "unit_scores"]
+        if unit_criteria and self.keep_units is None:
+            raise ValueError(f"criteria {unit_criteria} remove whole units: give pruning.keep_units")
+        needs_percent = "count" in kinds or ("threshold" in kinds and self.threshold is None) or \
+            ("units" in kinds and self.keep_units is None)
+        if needs_percent and self.percent is None and self.percent_schedule is None:
+            raise ValueError("pruning.percent (or percent_schedule) is needed by the criteria "
+                             f"{[c for c in self.criteria if CRITERIA[c].selection != 'unit_scores']}")
+        if self.threshold is not None and kinds & {"count", "units"}:
+            raise ValueError("pruning.threshold applies to importance criteria, not random_weights / random_units")
+        for k in (self.keep_units if isinstance(self.keep_units, list) else [self.keep_units or 1]):
+            if not 0 <= k <= MAX_UNITS:
+                raise ValueError(f"pruning.keep_units must lie in [0, {MAX_UNITS:,}]; got {k}")
         return self
+
+    def options(self, n_hidden_layers: int):
+        """The :class:`~bmprune.pruning.PruneOptions` of every pruning step."""
+        from ..pruning import PruneOptions
+        keep = self.keep_units
+        if keep is not None:
+            keep = tuple(keep) if isinstance(keep, list) else (keep,) * n_hidden_layers
+        return PruneOptions(threshold=self.threshold, keep_units=keep, remove_units=self.remove_units,
+                            remove_dead_ends=self.remove_dead_ends, rescale_weights=self.rescale_weights,
+                            reset_hidden_bias=self.reset_hidden_bias)
 
 
 class EvaluationConfig(_Strict):
@@ -277,6 +317,20 @@ class EvaluationConfig(_Strict):
     generation_C: float = Field(0.1, gt=0)
     classifier_max_iter: int = Field(200, ge=1, le=1_000_000)
     classifier_n_train: int | None = Field(None, ge=1, description="fit classifiers on a seeded subset")
+    options: dict[str, dict[str, int | float | str | bool | None]] = Field(
+        default_factory=dict, description="per-metric settings, e.g. {encoding_error_svm = {n_train = 2000}}")
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, v):
+        from ..evaluation.metrics import METRICS
+        for name, opts in v.items():
+            if name not in METRICS:
+                raise ValueError(f"options for an unknown metric {name!r}")
+            unknown = sorted(set(opts) - set(METRICS[name].options))
+            if unknown:
+                raise ValueError(f"metric {name!r} has no options {unknown}; its options: {sorted(METRICS[name].options)}")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -302,12 +356,7 @@ class EvaluationConfig(_Strict):
         if v is None:
             return v
         from ..evaluation.metrics import METRICS
-        unknown = [m for m in v if m not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}; known: {list(METRICS)}")
-        if len(set(v)) != len(v):
-            raise ValueError("metrics must not repeat")
-        return v
+        return _registered(v, METRICS, "metrics")
 
 
 #: Training of the model kind: :class:`RBMTrainConfig` or :class:`DBMTrainConfig`.
@@ -368,6 +417,11 @@ class StudyConfig(_Strict):
         for p in [self.pruning.percent, *(self.pruning.percent_schedule or [])]:
             if isinstance(p, list) and len(p) != n_layers:
                 raise ValueError(f"pruning.percent has {len(p)} values for {n_layers} weight layers")
+        keep = self.pruning.keep_units
+        if isinstance(keep, list) and len(keep) != n_layers:
+            raise ValueError(f"pruning.keep_units has {len(keep)} values for {n_layers} hidden layers")
+        if self.pruning.schedule != "joint" and n_layers < 2:
+            raise ValueError(f"pruning.schedule = {self.pruning.schedule!r} alternates weight layers: a dbm only")
         if "eigenvector_fi" in self.pruning.criteria and self.model.kind != "rbm":
             raise ValueError("criterion eigenvector_fi needs the exact FIM: an rbm small enough to enumerate")
         return self

@@ -10,7 +10,7 @@
 """
 
 from .criteria import CRITERIA, Criterion, get_criterion
-from .prune import PruneReport, masked_percentile, prune, select_keep, select_lowest
+from .prune import PruneOptions, PruneReport, masked_percentile, prune, select_keep, select_lowest
 from .units import (
     disconnected_visible,
     n_to_prune,
@@ -19,6 +19,6 @@ from .units import (
 )
 
 __all__ = [
-    "CRITERIA", "Criterion", "PruneReport", "disconnected_visible", "get_criterion", "masked_percentile",
+    "CRITERIA", "Criterion", "PruneOptions", "PruneReport", "disconnected_visible", "get_criterion", "masked_percentile",
     "n_to_prune", "prune", "random_unit_removal", "remove_stranded_units", "select_keep", "select_lowest",
 ]

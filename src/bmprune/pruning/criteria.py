@@ -45,10 +45,13 @@ class Criterion:
         The paper's label (for figures and tables).
     prune_highest : bool, default False
         Prune the highest scores instead of the lowest (anti-FI).
-    selection : {"threshold", "count", "units"}
-        "threshold": :func:`~bmprune.pruning.select_keep` (percentile rule, ties pruned);
-        "count": exactly ⌊q/100 · n_existing⌋ lowest scores pruned
-        (:func:`~bmprune.pruning.select_lowest`); "units": random whole hidden units.
+    selection : {"threshold", "count", "units", "unit_scores"}
+        "threshold": :func:`~bmprune.pruning.select_keep` (percentile rule, ties pruned; or a
+        fixed threshold); "count": exactly ⌊q/100 · n_existing⌋ lowest scores pruned
+        (:func:`~bmprune.pruning.select_lowest`); "units": random whole hidden units;
+        "unit_scores": whole hidden units by ``unit_score`` (the thesis's unit pruning).
+    unit_score : callable (model, layer, stats) -> Tensor (R, n_layer), optional
+        Importance of each unit of hidden layer ``layer`` (≥ 1), for "unit_scores".
     needs : frozenset of {"samples", "exact", "random"}
         "samples": model samples are required; "exact": the model is enumerated (small RBMs
         only); "random": draws from the random streams.
@@ -63,6 +66,7 @@ class Criterion:
     selection: str = "threshold"
     needs: frozenset = field(default_factory=frozenset)
     description: str = ""
+    unit_score: Callable | None = None
 
     @property
     def needs_samples(self) -> bool:
@@ -116,6 +120,17 @@ def _eigenvector_fi(model, layer, stats, rng):
     return eigenvector_importance(fim, nv, nh).W
 
 
+def _unit_fi(model, layer, stats):
+    """Thesis §3.3.2: a hidden unit's importance = max(Σ_i F_ij over its incoming weights, F of its bias).
+
+    F from the FIM-diagonal (variance) estimates; only existing weights count. (R, n_layer) float64.
+    """
+    stats = _need_stats(stats, "unit_fi")
+    exists = model.weight_masks[layer - 1] & model.alive[layer - 1].unsqueeze(-1) & model.alive[layer].unsqueeze(-2)
+    weights = (stats.variance_fi(layer - 1) * exists).sum(-2)                   # (R, n_layer)
+    return torch.maximum(weights, stats.bias_variance_fi(layer))
+
+
 VARIANCE_FI = Criterion(
     "variance_fi", _variance_fi, "Variance FI", needs=frozenset({"samples"}),
     description="Var[v_i h_j] of the weight's statistic from model samples")
@@ -140,10 +155,17 @@ VARIANCE_FI_W2 = Criterion(
     "variance_fi_w2", _variance_fi_w2, "Variance FI × w²", needs=frozenset({"samples"}),
     description="variance FI times W^2 (what the original DBM 'variance FI' script ran)")
 
-#: Registry: criterion name → :class:`Criterion` (SPEC §5 table).
+UNIT_FI = Criterion(
+    "unit_fi", None, "Unit FI", selection="unit_scores", needs=frozenset({"samples"}), unit_score=_unit_fi,
+    description="whole hidden units: keep the most important, max(sum_i F_ij, F_bj) (thesis 3.3.2)")
+UNIT_ANTI_FI = Criterion(
+    "unit_anti_fi", None, "Unit anti-FI", selection="unit_scores", needs=frozenset({"samples"}), unit_score=_unit_fi,
+    prune_highest=True, description="whole hidden units: remove the most important (thesis 4.1.2)")
+
+#: Registry: criterion name → :class:`Criterion` (SPEC §5 table; the thesis's unit criteria).
 CRITERIA: dict[str, Criterion] = {c.name: c for c in (
     VARIANCE_FI, HEURISTIC_FI, EIGENVECTOR_FI, ANTI_FI, WEIGHT_MAGNITUDE, RANDOM_WEIGHTS,
-    RANDOM_UNITS, VARIANCE_FI_W2)}
+    RANDOM_UNITS, VARIANCE_FI_W2, UNIT_FI, UNIT_ANTI_FI)}
 
 
 def get_criterion(criterion: str | Criterion) -> Criterion:

@@ -13,6 +13,7 @@ Works on any population with the list attributes ``weights`` (L tensors (R, n_l,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -290,6 +291,41 @@ def _view(model, index: torch.Tensor | None):
         layer_sizes=list(model.layer_sizes))
 
 
+@dataclass(frozen=True)
+class PruneOptions:
+    """How one pruning step selects and what it does around the selection (SPEC §5; thesis §3.3).
+
+    Attributes
+    ----------
+    threshold : float, optional
+        Prune every existing weight whose score is below it (above it for ``prune_highest``),
+        instead of a percentile: the thesis's fixed FI threshold (§4.1.3, t = 0.05).
+    keep_units : tuple of int, optional
+        Hidden units to keep per hidden layer, for the unit criteria (``unit_fi``,
+        ``unit_anti_fi``) and for ``random_units`` (then random units are removed down to
+        it instead of matching a weight count).
+    remove_units : bool, default True
+        Remove hidden units left without a weight to the layer below (SPEC §5). False keeps
+        them (thesis Table 4.1).
+    remove_dead_ends : bool, default True
+        Also remove intermediate units without a weight to the layer above (False: the
+        thesis's layer-wise schedules).
+    rescale_weights : bool, default False
+        After whole units were removed from a hidden layer, multiply its incoming weights by
+        n_before / n_after (thesis §3.3.2).
+    reset_hidden_bias : bool, default False
+        Set each remaining hidden unit's bias to its mean activation in the samples the step
+        was scored on (thesis §4.2.2.1, the homeostatic reset).
+    """
+
+    threshold: float | None = None
+    keep_units: tuple[int, ...] | None = None
+    remove_units: bool = True
+    remove_dead_ends: bool = True
+    rescale_weights: bool = False
+    reset_hidden_bias: bool = False
+
+
 def prune(
     model,
     criterion: str | Criterion | Sequence[str | Criterion] = "variance_fi",
@@ -297,17 +333,19 @@ def prune(
     samples=None,
     *,
     seed: Streams | int | None = 0,
+    options: PruneOptions | None = None,
 ) -> PruneReport:
     """One pruning step of a population, in place (SPEC §5).
 
     For every weight layer, each replica's criterion scores the existing weights and the
-    selection rule removes q % of them: :func:`select_keep` for the importance criteria,
-    exactly ⌊q/100 · n⌋ for ``random_weights``, whole hidden units for ``random_units``.
-    All layers are scored from the same model state and samples. Then hidden units without a
-    weight to the layer below, and intermediate units without a weight to the layer above,
-    are removed to a fixed point; ``model.weight_masks`` and ``model.alive`` are updated in
-    place and ``model.apply_masks()`` zeroes the removed weights. Remaining parameters keep
-    their values.
+    selection rule removes q % of them: :func:`select_keep` for the importance criteria (or
+    every weight below ``options.threshold``), exactly ⌊q/100 · n⌋ for ``random_weights``,
+    whole hidden units for ``random_units`` and the unit criteria. All layers are scored from
+    the same model state and samples. Then hidden units without a weight to the layer below,
+    and intermediate units without a weight to the layer above, are removed to a fixed point;
+    ``model.weight_masks`` and ``model.alive`` are updated in place and
+    ``model.apply_masks()`` zeroes the removed weights. Remaining parameters keep their
+    values unless ``options`` rescale weights or reset biases.
 
     Parameters
     ----------
@@ -315,7 +353,8 @@ def prune(
     criterion : str, Criterion, or a sequence of R of them, default "variance_fi"
         A name from :data:`~bmprune.pruning.CRITERIA`, or one per replica.
     percent : float or sequence of L floats, default 50
-        q per weight layer, in [0, 100] (e.g. ``(10, 25)`` for the paper's DBM).
+        q per weight layer, in [0, 100] (e.g. ``(10, 25)`` for the paper's DBM; 0 leaves a
+        layer alone).
     samples : tuple of layer states, iterable of such chunks, or SampleStatistics, optional
         Model samples (each (R | 1, N, n_l), 0/1) for the criteria that need them; e.g.
         ``bp.sample(model, N)`` or ``bp.iter_samples(model, N)`` (streamed).
@@ -323,6 +362,8 @@ def prune(
         Per-replica random streams (:mod:`bmprune.rng`) or a seed, for the random criteria:
         replica r's draws come from its own stream, so they do not depend on the population
         it is pruned in.
+    options : PruneOptions, optional
+        Fixed threshold, unit targets, unit removal, rescaling, bias reset (thesis §3.3).
 
     Returns
     -------
@@ -333,8 +374,9 @@ def prune(
     UnknownCriterionError
         An unknown criterion name.
     ConfigError
-        Wrong number of criteria or percentages, percent outside [0, 100], or a criterion
-        that needs samples without samples.
+        Wrong number of criteria or percentages, percent outside [0, 100], a criterion that
+        needs samples without samples, a unit criterion without ``keep_units``, a bias reset
+        without samples.
     ShapeError
         Samples that do not fit the model.
     EnumerationError
@@ -348,56 +390,33 @@ def prune(
     >>> report.weights_after.tolist()
     [[12], [12]]
     """
+    opts = options or PruneOptions()
     weight_masks, alive = list(model.weight_masks), list(model.alive)
-    L = len(weight_masks)
-    R = weight_masks[0].shape[0]
+    L, R = len(weight_masks), weight_masks[0].shape[0]
     crits = _resolve_criteria(criterion, R)
     qs = _resolve_percent(percent, L)
-    needs_samples = any(c.needs_samples for c in crits)
+    needs_samples = opts.reset_hidden_bias or any(c.needs_samples for c in crits)
     stats = _as_statistics(samples, model) if needs_samples else None
-    device = weight_masks[0].device
-    rng = Streams.coerce(seed, R, device)
+    if opts.reset_hidden_bias and stats is None:
+        raise ConfigError("reset_hidden_bias needs the model samples the step is scored on: pass samples=")
+    rng = Streams.coerce(seed, R, weight_masks[0].device)
 
     existing = [m & alive[l].unsqueeze(-1) & alive[l + 1].unsqueeze(-2) for l, m in enumerate(weight_masks)]
     weights_before = torch.stack([m.sum(dim=(-2, -1)) for m in existing], dim=-1)   # (R, L)
     units_before = torch.stack([a.sum(dim=-1) for a in alive], dim=-1)              # (R, L+1)
-    new_masks = [m.clone() for m in existing]
-    new_alive = [a.clone() for a in alive]
-
-    groups: dict[str, list[int]] = {}
-    for r, c in enumerate(crits):
-        groups.setdefault(c.name, []).append(r)
-    for members in groups.values():
-        c = crits[members[0]]
-        idx = None if len(members) == R else torch.tensor(members, device=device)
-        sel = slice(None) if idx is None else idx
-        sub_rng = rng if idx is None else rng.select(idx)
-        if c.selection == "units":
-            m2, a2 = random_unit_removal([m[sel] for m in existing], [a[sel] for a in alive], qs, sub_rng)
-            for l in range(L):
-                new_masks[l][sel] = m2[l]
-            for k in range(L + 1):
-                new_alive[k][sel] = a2[k]
-            continue
-        sub_model = _view(model, idx)
-        sub_stats = None if stats is None else (stats if idx is None else stats.select(idx))
-        for l in range(L):
-            scores = c.score(sub_model, l, sub_stats, sub_rng)                        # (R_c, n_l, n_{l+1})
-            ex = existing[l][sel]
-            if c.selection == "count":
-                keep = select_lowest(scores, ex, n_to_prune(ex.sum(dim=(-2, -1)), qs[l]))
-            else:
-                keep = select_keep(scores, ex, qs[l], prune_highest=c.prune_highest)
-            new_masks[l][sel] = keep
+    new_masks, new_alive = [m.clone() for m in existing], [a.clone() for a in alive]
+    for members in _groups(crits).values():
+        _select_group(model, crits[members[0]], members, R, existing, alive, new_masks, new_alive, qs, stats, rng, opts)
 
     by_criterion = weights_before - torch.stack([m.sum(dim=(-2, -1)) for m in new_masks], dim=-1)
-    new_masks, new_alive = remove_stranded_units(new_masks, new_alive)
+    if opts.remove_units:
+        new_masks, new_alive = remove_stranded_units(new_masks, new_alive, dead_ends=opts.remove_dead_ends)
     for l in range(L):
         weight_masks[l].copy_(new_masks[l])
     for k in range(L + 1):
         alive[k].copy_(new_alive[k])
     model.apply_masks()
-
+    _adjust_parameters(model, units_before, stats, opts)
     return PruneReport(
         criteria=tuple(c.name for c in crits), percent=tuple(qs),
         weights_before=weights_before,
@@ -409,4 +428,83 @@ def prune(
     )
 
 
-__all__ = ["PruneReport", "masked_percentile", "prune", "select_keep", "select_lowest"]
+def _groups(crits: list[Criterion]) -> dict[str, list[int]]:
+    """Replica indices by criterion name, in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for r, c in enumerate(crits):
+        groups.setdefault(c.name, []).append(r)
+    return groups
+
+
+def _select_group(model, c: Criterion, members, R, existing, alive, new_masks, new_alive, qs, stats, rng, opts):
+    """Apply criterion ``c`` to its replicas ``members``: writes into new_masks / new_alive."""
+    L = len(existing)
+    idx = None if len(members) == R else torch.tensor(members, device=existing[0].device)
+    sel = slice(None) if idx is None else idx
+    sub_rng = rng if idx is None else rng.select(idx)
+    sub_stats = None if stats is None else (stats if idx is None else stats.select(idx))
+    if c.selection in ("units", "unit_scores"):
+        sub = _view(model, idx) if c.selection == "unit_scores" else None
+        if c.selection == "units" and opts.keep_units is None:
+            m2, a2 = random_unit_removal([m[sel] for m in existing], [a[sel] for a in alive], qs, sub_rng)
+        else:
+            m2, a2 = _keep_units(c, sub, sub_stats, sub_rng, [m[sel] for m in existing], [a[sel] for a in alive], opts)
+        for l in range(L):
+            new_masks[l][sel] = m2[l]
+        for k in range(L + 1):
+            new_alive[k][sel] = a2[k]
+        return
+    sub_model = _view(model, idx)
+    for l in range(L):
+        if qs[l] == 0 and opts.threshold is None:
+            continue                                                              # layer left alone this step
+        scores = c.score(sub_model, l, sub_stats, sub_rng)                        # (R_c, n_l, n_{l+1})
+        ex = existing[l][sel]
+        if c.selection == "count":
+            keep = select_lowest(scores, ex, n_to_prune(ex.sum(dim=(-2, -1)), qs[l]))
+        elif opts.threshold is not None:       # the thesis's fixed threshold: no percentile
+            keep = ex & ((scores <= opts.threshold) if c.prune_highest else (scores >= opts.threshold))
+        else:
+            keep = select_keep(scores, ex, qs[l], prune_highest=c.prune_highest)
+        new_masks[l][sel] = keep
+
+
+def _keep_units(c: Criterion, model, stats, rng, masks, alive, opts):
+    """Keep ``opts.keep_units[k−1]`` alive units of each hidden layer k: the most important by
+    ``c.unit_score`` (the least for prune_highest), or random ones (random_units)."""
+    if opts.keep_units is None:
+        raise ConfigError(f"criterion {c.name!r} removes whole units: give the units to keep (keep_units)")
+    masks, alive = [m.clone() for m in masks], [a.clone() for a in alive]
+    for k in range(1, len(alive)):
+        units = alive[k]                                                          # (R, n_k)
+        if c.unit_score is None:
+            score = rng.uniform(units.shape[1:], torch.float64).to(units.device)
+        else:
+            score = c.unit_score(model, k, stats)
+            score = -score if c.prune_highest else score
+        score = score.masked_fill(~units, -math.inf)                              # dead units are never kept
+        order = score.argsort(dim=-1, descending=True, stable=True)
+        rank = torch.empty_like(order).scatter_(-1, order, torch.arange(order.shape[-1], device=order.device).expand_as(order))
+        alive[k] = units & (rank < int(opts.keep_units[k - 1]))
+    return _existing_masks(masks, alive), alive
+
+
+def _existing_masks(masks, alive):
+    return [m & alive[l].unsqueeze(-1) & alive[l + 1].unsqueeze(-2) for l, m in enumerate(masks)]
+
+
+def _adjust_parameters(model, units_before: torch.Tensor, stats, opts: PruneOptions) -> None:
+    """Thesis §3.3.2 rescaling of incoming weights and §4.2.2.1 homeostatic bias reset, in place."""
+    if not (opts.rescale_weights or opts.reset_hidden_bias):
+        return
+    for k in range(1, len(model.weights) + 1):
+        if opts.rescale_weights:
+            n_after = model.alive[k].sum(-1).double()                             # (R,)
+            factor = (units_before[:, k].double() / n_after.clamp(min=1)).to(model.dtype)
+            model.weights[k - 1].mul_(factor.view(-1, 1, 1))
+        if opts.reset_hidden_bias:
+            mean = stats.mean(k).to(model.biases[k].device, model.biases[k].dtype).expand_as(model.biases[k])
+            model.biases[k].copy_(torch.where(model.alive[k], mean, model.biases[k]))
+
+
+__all__ = ["PruneOptions", "PruneReport", "masked_percentile", "prune", "select_keep", "select_lowest"]

@@ -35,7 +35,7 @@ def _existing(weight_masks, alive) -> list[torch.Tensor]:
 
 
 def remove_stranded_units(
-    weight_masks: Sequence[torch.Tensor], alive: Sequence[torch.Tensor]
+    weight_masks: Sequence[torch.Tensor], alive: Sequence[torch.Tensor], *, dead_ends: bool = True
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Remove hidden units left without connections, to a fixed point (SPEC §5).
 
@@ -49,6 +49,9 @@ def remove_stranded_units(
     ----------
     weight_masks : list of L bool Tensors of shape (R, n_l, n_{l+1})
     alive : list of L + 1 bool Tensors of shape (R, n_k)
+    dead_ends : bool, default True
+        Also remove intermediate units without a weight to the layer above (False keeps
+        them, as the thesis's layer-wise schedules did).
 
     Returns
     -------
@@ -68,7 +71,7 @@ def remove_stranded_units(
         changed = False
         for k in range(1, L + 1):
             keep = alive[k] & masks[k - 1].any(dim=-2)          # a weight to the layer below
-            if k < L:
+            if k < L and dead_ends:
                 keep &= masks[k].any(dim=-1)                    # intermediate: a weight to the layer above
             if torch.equal(keep, alive[k]):
                 continue

@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import DataError
 
 #: Stage order within one iteration (iteration 0 has only "trained").
-STAGE_ORDER = {"trained": 0, "pruned": 1, "retrained": 2}
+STAGE_ORDER = {"trained": 0, "pruned": 1, "retrained": 2, "minimal": 3}
 #: Criterion names of the baseline rows (stage "baseline"), never a pruning criterion.
 BASELINES = ("raw_pixels", "test_digits", "random_patterns")
 _REQUIRED = ("criterion", "seed", "replica", "iteration", "stage", "metric", "layer", "value")
@@ -147,11 +147,11 @@ def format_mean_sd(mean: float, sd: float, digits: int = 1, scale: float = 1.0) 
 
 
 def _stage_label(iteration: int, stage: str) -> str:
-    return "unpruned" if stage == "trained" else f"{iteration} {stage}"
+    return {"trained": "unpruned", "minimal": "minimal model"}.get(stage, f"{iteration} {stage}")
 
 
 def metric_table(metrics: pd.DataFrame, metric: str, layer: int | str | None = None, *,
-                 stages: Iterable[str] = ("trained", "pruned", "retrained"), digits: int = 3,
+                 stages: Iterable[str] = ("trained", "pruned", "retrained", "minimal"), digits: int = 3,
                  scale: float = 1.0, criteria: Sequence[str] | None = None) -> pd.DataFrame:
     """``metric`` as "mean (s.d.)" strings: rows criteria, columns stages in run order.
 

@@ -29,7 +29,7 @@ from ..errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from ..models.base import (MF_MODES, alive_factors, check_mean_field, conditional, layer_input, mean_field,
                            sweep_order)
 from ..models.dbm import DBM
-from ..models.rbm import RBM
+from ..models.rbm import RBM, _mask_tensor
 from ..rng import Streams, UniformPool
 from .cd import TrainResult, check_diverged, check_training_arguments, train_rbm
 from .schedules import Schedule, check_update_rule, effective_momentum, resolve
@@ -161,6 +161,7 @@ def pretrain_dbm(
     hidden_bias=0.0,
     weight_std: float | Sequence[float] = 0.1,
     double_transform: bool = True,
+    alive=None,
     callback: Callable[[int, int, RBM, dict], None] | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -208,6 +209,9 @@ def pretrain_dbm(
         RBM does (SPEC §2 leaves it open). False: the undoubled σ(b_h + vᵀW). (Like
         :func:`train_rbm`, only the weight input is doubled; the original code also doubled
         the bias, σ(2·(b_h + vᵀW)).)
+    alive : list of L + 1 bool tensors (R, n_l) or (n_l,), optional
+        Units that exist (default all): the others are removed from the start, e.g. a minimal
+        model with the architecture a pruned network ended with (thesis §3.4.3).
     callback : callable(rbm_index, epoch, rbm, info), optional
         Called after each epoch of each RBM with :func:`train_rbm`'s history entry.
     device, dtype :
@@ -245,6 +249,10 @@ def pretrain_dbm(
     vb, hb = _per_rbm_value(visible_bias, L, "visible_bias"), _per_rbm_value(hidden_bias, L, "hidden_bias")
     std = _per_rbm_value(weight_std, L, "weight_std")
     rules = [check_update_rule(r) for r in _per_rbm_value(update_rule, L, "update_rule")]
+    if alive is not None and len(alive) != L + 1:
+        raise ShapeError(f"alive needs one mask per layer ({L + 1}); got {len(alive)}")
+    alive = [None] * (L + 1) if alive is None else [_mask_tensor(a, (R, n), f"alive[{l}]", device)
+                                                      for l, (a, n) in enumerate(zip(alive, sizes))]
     x = as_binary(data, sizes[0], name="data", n_replicas=R, dtype=torch.bool, device=device)    # (1|R, N, nv)
     if x.shape[1] == 0:
         raise DataError("training data is empty")
@@ -253,6 +261,10 @@ def pretrain_dbm(
     for l in range(L):
         rbm = RBM(sizes[l], sizes[l + 1], n_replicas=R, weight_mask=masks[l], seed=rng.child("rbm", l),
                   weight_std=std[l], visible_bias=vb[l], hidden_bias=hb[l], device=device, dtype=dtype)
+        for side, a in ((0, alive[l]), (1, alive[l + 1])):
+            if a is not None:
+                rbm.alive[side] = a.clone()
+        rbm.apply_masks()
         up, down = _doubling(l, L)
         cb = None if callback is None else (lambda epoch, m, info, _l=l: callback(_l, epoch, m, info))
         try:
