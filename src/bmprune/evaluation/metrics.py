@@ -94,6 +94,8 @@ class MetricContext:
         Shared by the metrics of one stage (e.g. log Z, computed once).
     run_cache : dict
         Shared by every stage of a run (e.g. a classifier fitted once).
+    idents : list of (seed, criterion), optional
+        Who each replica is; a metric that draws random numbers uses :meth:`streams`.
     """
 
     model: Any
@@ -107,6 +109,14 @@ class MetricContext:
     prune_report: Any = None
     cache: dict = field(default_factory=dict)
     run_cache: dict = field(default_factory=dict)
+    idents: list | None = None
+
+    def streams(self, label: str):
+        """Per-replica random streams keyed (seed, criterion, iteration, stage, ``label``)
+        (DESIGN §Randomness): a replica's draws do not depend on its population."""
+        from ..rng import Streams
+        idents = self.idents or [(self.seed, r) for r in range(self.model.n_replicas)]
+        return Streams.from_keys([(*k, self.iteration, self.stage, label) for k in idents], self.model.device)
 
     def log_partition(self) -> torch.Tensor:
         """Exact log Z of the model (R,), float64, computed once per stage."""
@@ -459,6 +469,30 @@ def _generation_baseline(ctx: MetricContext) -> dict[str, dict[str, float]]:
     if _labelled(ctx):
         return {}
     return generation_baselines(_scorer(ctx), ctx.test, seed=ctx.seed)
+
+
+def _ais_log_likelihood(ctx: MetricContext) -> dict[str, Values]:
+    from .ais import ais, log_likelihood
+    opt = lambda key: ctx.option("ais_log_likelihood", key)  # noqa: E731
+    res = ais(ctx.model, n_runs=int(opt("n_runs")), n_betas=int(opt("n_betas")), seed=ctx.streams("ais"),
+              data=ctx.train.x)
+    patterns = ctx.test if ctx.test is not None else ctx.train
+    patterns = patterns.random_subset(opt("n_patterns"), ctx.seed)
+    ll = log_likelihood(ctx.model, patterns.x, log_z=res, mf_max_iter=ctx.setting("mf_max_iter", 50))
+    # the standard error of the mean: over the patterns, and of the AIS log Z, added in quadrature
+    return {"ais_log_likelihood": ll.mean, "ais_log_likelihood_sem": (ll.sem ** 2 + res.log_z_std ** 2).sqrt(),
+            "ais_log_z": res.log_z}
+
+
+register(Metric(
+    "ais_log_likelihood", "mean log-likelihood of the test patterns (training patterns when there is no test set), "
+    "nats, with log Z from annealed importance sampling (a mean-field lower bound for a DBM)",
+    outputs={"ais_log_likelihood": Display("AIS log-likelihood of the test data (nats; DBM: mean-field lower bound)",
+                                           "figLL", digits=2, stages=("trained", "retrained", "minimal")),
+             "ais_log_likelihood_sem": Display("its standard error (patterns and AIS), nats", "hidden"),
+             "ais_log_z": Display("AIS log Z, nats", "figLL", digits=2, stages=("trained", "retrained", "minimal"))},
+    compute=_ais_log_likelihood, stages=frozenset({"trained", "retrained", "minimal"}),
+    options={"n_runs": 100, "n_betas": 10_000, "n_patterns": 10_000}))
 
 
 register(Metric(

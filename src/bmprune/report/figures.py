@@ -585,5 +585,43 @@ def figS1_activity(metrics: pd.DataFrame, config=None) -> Figure:
     return fig
 
 
-__all__ = ["CRITERION_STYLE", "DPI", "OKABE_ITO", "criterion_label", "criterion_style", "fig1_fim",
+# --- AIS log-likelihood --------------------------------------------------------------------
+def fig_log_likelihood(metrics: pd.DataFrame, config=None) -> Figure:
+    """The AIS log-likelihood of the test data per criterion against the remaining weights.
+
+    Mean ± s.d. over seeds after retraining (iteration 0: the unpruned network; a minimal
+    model at its remaining weights, dashed). For a DBM the values are the mean-field lower
+    bound with log Z from AIS (issue 16).
+
+    Raises
+    ------
+    DataError
+        No ais_log_likelihood in the table.
+    """
+    if not has_metric(metrics, "ais_log_likelihood"):
+        raise DataError("the run records no ais_log_likelihood (metric 'ais_log_likelihood')")
+    crits = _criteria(metrics, config)
+    fig = Figure(figsize=(7.2, 4.2), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    v = versus_weights(metrics, "ais_log_likelihood", stages=("trained", "retrained", "minimal"))
+    for c in crits:
+        sc = v[v["criterion"] == c].sort_values(["iteration", "stage"])
+        main = sc[sc["stage"] != "minimal"]
+        if main.empty:
+            continue
+        _errorbar(ax, main["weights"].to_numpy(), main, c)
+        mini = sc[sc["stage"] == "minimal"]
+        if len(mini):
+            st = criterion_style(c)
+            ax.errorbar(mini["weights"], mini["mean"], yerr=_nan0(mini["sd"]), color=st["color"], marker="*", ms=9,
+                        ls="none", capsize=2.5)
+    _weights_axis(ax, v["weights"].tolist())
+    ax.set_ylabel("log-likelihood of test data (nats)")
+    ax.grid(alpha=0.3, lw=0.5)
+    _legend_outside(fig, [ax])
+    _title(fig, "AIS log-likelihood after retraining (★ minimal models)", config)
+    return fig
+
+
+__all__ = ["CRITERION_STYLE", "DPI", "OKABE_ITO", "criterion_label", "criterion_style", "fig1_fim", "fig_log_likelihood",
            "fig2_likelihood", "fig3_pruning", "fig4_generation", "figS1_activity", "pixel_image"]
