@@ -8,8 +8,8 @@ and DESIGN.md for the layout; the public API is re-exported here.
 __version__ = "0.1.0"
 
 from . import errors, rng
-from .errors import (BmpruneError, CheckpointError, ConfigError, DataError, EnumerationError, ShapeError,
-                     TrainingDivergedError)
+from .errors import (BmpruneError, CheckpointError, ConfigError, DataError, EnumerationError, RunDirError,
+                     ShapeError, TrainingDivergedError)
 from .models import DBM, RBM, load_model, receptive_field_mask, save_model
 from .sampling import iter_samples, sample
 from . import training
@@ -20,6 +20,6 @@ from .experiments import run
 
 __all__ = [
     "__version__", "errors", "rng", "BmpruneError", "CheckpointError", "ConfigError", "DataError",
-    "EnumerationError", "ShapeError", "TrainingDivergedError", "RBM", "DBM", "receptive_field_mask", "load_model", "save_model", "sample", "iter_samples",
+    "EnumerationError", "RunDirError", "ShapeError", "TrainingDivergedError", "RBM", "DBM", "receptive_field_mask", "load_model", "save_model", "sample", "iter_samples",
     "training", "fisher", "pruning", "data", "evaluation", "experiments", "run",
 ]

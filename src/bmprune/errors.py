@@ -28,6 +28,15 @@ class CheckpointError(BmpruneError, OSError):
     """A checkpoint file is truncated, corrupt, foreign or of an incompatible version."""
 
 
+class RunDirError(BmpruneError, OSError):
+    """A run directory cannot be used: damaged, in use by another process, not a run, or unwritable.
+
+    The message names the fix (e.g. "restore state.json or delete the directory"). Raised
+    before anything in the directory is changed, or, for a failed write mid-run (disk full,
+    permission lost), after the directory was left resumable.
+    """
+
+
 class ChecksumError(DataError):
     """A file's checksum differs from the pinned one."""
 

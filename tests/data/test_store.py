@@ -213,10 +213,10 @@ def test_cli_info_and_fetch(tmp_path, synth_mnist_served):
 def test_cli_fetch_errors(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["data", "fetch", "imagenet", "--data-dir", str(tmp_path)])
-    assert res.exit_code == 1 and "unknown dataset" in res.output
+    assert res.exit_code == 2 and "unknown dataset" in res.output        # a typed error: exit 2 (issue 13)
     res = runner.invoke(app, ["data", "fetch", "mnist", "--data-dir", str(tmp_path), "--mirror",
                               "http://127.0.0.1:1/", "--quiet"])
-    assert res.exit_code == 1 and "could not download" in res.output
+    assert res.exit_code == 2 and "could not download" in res.output
 
 
 def test_fetch_cifar10_with_a_corrupt_archive(tmp_path, http_dir, monkeypatch):

@@ -66,3 +66,23 @@ def test_legacy_evaluation_flags_map_to_metrics():
 def test_metrics_that_do_not_apply_are_skipped_with_a_reason():
     ctx = M.MetricContext(bp.DBM([30, 20, 40]), 0, "trained", train=None)
     assert "too large" in M.METRICS["exact_kl"].applies(ctx)
+
+
+def test_ais_log_likelihood_metric_is_recorded_and_drawn(tmp_path):
+    """Issue 16 item 3: an opt-in metric with its ±, per stage, and its report figure."""
+    from bmprune.models import load_model
+    from bmprune.report import write_report
+
+    cfg = {**TINY, "evaluation": {"metrics": ["ais_log_likelihood"],
+                                  "options": {"ais_log_likelihood": {"n_runs": 50, "n_betas": 400, "n_patterns": 300}}}}
+    res = bp.run(cfg, tmp_path / "run")
+    df = res.metrics
+    ll = df[df.metric == "ais_log_likelihood"]
+    assert set(ll.stage) == {"trained", "retrained"} and len(ll) == 2 * 4
+    assert (df[df.metric == "ais_log_likelihood_sem"].value > 0).all()
+    # AIS log Z of the final networks against their exact log Z (9 × 7 RBMs: enumerable)
+    model = load_model(res.out_dir / "checkpoints" / "iter01-retrained.safetensors")
+    ais_z = df[(df.metric == "ais_log_z") & (df.stage == "retrained")].sort_values("replica").value.to_numpy()
+    assert abs(ais_z - model.log_partition().numpy()).max() < 0.1
+    write_report(res.out_dir)
+    assert (res.out_dir / "figures" / "fig_log_likelihood.png").is_file()

@@ -14,10 +14,11 @@ loading the data, still before anything is written.
 
 from __future__ import annotations
 
+import copy
 import math
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -30,8 +31,35 @@ MAX_ITERATIONS = 1_000
 #: Largest layer size (units) a config may ask for.
 MAX_UNITS = 1_000_000
 
+def _scalar_types(annotation) -> set[type]:
+    """The types of the scalars a field annotation admits (through unions, lists, Literal)."""
+    if get_origin(annotation) is Literal:
+        return {type(a) for a in get_args(annotation)}
+    args = get_args(annotation)
+    if args:
+        return set().union(*(_scalar_types(a) for a in args if a is not Ellipsis))
+    return {annotation} if isinstance(annotation, type) else set()
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data):
+        """A number field refuses true/false and quoted numbers (pydantic would read true as 1)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                f = cls.model_fields.get(name)
+                if f is None:
+                    continue
+                types = _scalar_types(f.annotation)
+                if not types or object in types:      # Any: nothing to say
+                    continue
+                for v in value if isinstance(value, list) else [value]:
+                    if (isinstance(v, bool) and bool not in types) or (isinstance(v, str) and str not in types):
+                        raise ValueError(f"{name} must be a number, not {v!r}")
+        return data
 
 
 class Geometric(_Strict):
@@ -97,6 +125,10 @@ class DataConfig(_Strict):
             raise ValueError("data.source = 'file' needs data.path")
         if self.source != "file" and (self.path or self.test_path):
             raise ValueError(f"data.path / data.test_path apply to source = 'file', not {self.source!r}")
+        if self.source != "file" and self.image_shape is not None:
+            raise ValueError(f"data.image_shape applies to source = 'file' (the others know theirs), not {self.source!r}")
+        if self.source != "cifar_patches" and self.batches is not None:
+            raise ValueError(f"data.batches applies to source = 'cifar_patches', not {self.source!r}")
         if self.image_shape is not None and min(self.image_shape) < 1:
             raise ValueError("image_shape needs positive sides")
         return self
@@ -427,20 +459,44 @@ class StudyConfig(_Strict):
         return self
 
     def with_overrides(self, **changes: Any) -> "StudyConfig":
-        """A validated copy with top-level or dotted keys replaced, e.g. ``{"pruning.iterations": 2}``.
+        """A validated copy with top-level or dotted keys replaced, e.g. ``{"pruning.iterations": 2}``
+        (list entries by index: ``"pretrain.0.epochs"``; see :func:`set_dotted`).
 
-        Raises ConfigError for a key that names no field.
+        Raises ConfigError for a key that names no field or an invalid value.
         """
         data = self.model_dump(mode="json", exclude_unset=False)
         for key, value in changes.items():
-            node = data
-            *parents, last = key.split(".")
-            for p in parents:
-                if not isinstance(node.get(p), dict):
-                    raise ConfigError(f"cannot override {key!r}: {p!r} is not a section of the config")
-                node = node[p]
-            node[last] = value
+            set_dotted(data, key, value)
         return load_config(data)
+
+
+def set_dotted(tree: dict, key: str, value: Any) -> None:
+    """Set a dotted key (``pruning.percent``, ``pretrain.0.epochs``) in a config dict.
+
+    A missing table or a non-table value on the way is replaced by a table, so that
+    ``train.learning_rate.geometric`` turns a constant rate into a geometric schedule; a
+    misspelt field then fails validation with its name.
+    """
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"{key!r} is not a dotted config key")
+    node: Any = tree
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                where = ".".join(parts[:depth])
+                raise ConfigError(f"{key}: {where} is a list of {len(node)}; {part!r} is not an index into it")
+            slot: Any = int(part)
+        else:
+            slot = part
+        if last:
+            node[slot] = copy.deepcopy(value)
+            return
+        child = node[slot] if isinstance(node, list) else node.get(slot)
+        if not isinstance(child, (dict, list)):
+            child = node[slot] = {}
+        node = child
 
 
 def _no_foreign_keys(value: dict, section: type[BaseModel], kind: str, key: str) -> bool:

@@ -123,6 +123,74 @@ PRESETS: dict[str, dict] = {
         **_mnist_training("classical", "random_patterns"),
         "pruning": {"criteria": ALL_CRITERIA_DBM, "percent": [10.0, 25.0], "iterations": 10},
     },
+    "thesis-rbm-units": {
+        "name": "thesis-rbm-units",
+        "description": (
+            "The thesis's unit pruning (§4.1.2): 13×100 RBMs on 90,000 13-pixel CIFAR-10 patches (CD-1, batch 1, "
+            "2 epochs at 0.1 then 0.01, momentum 0.9); keep 50 of the 100 hidden units — the most important by "
+            "max(Σ_i F_ij, F_bj) of the sampled FIM diagonal (unit_fi), the least important (unit_anti_fi) or random "
+            "ones — with the remaining weights × 100/50, then 2 epochs of retraining; exact KL before and after. "
+            "Trained with update_rule 'original', as the thesis's code (the paper's) did (SPEC §2)."),
+        "expected_time": "about 10 min on a 2-core CPU (3 criteria × 5 seeds); GPU time not yet measured",
+        "data": {"source": "cifar_patches", "radius": 2.1, "n_patches": 90_000},
+        "model": {"kind": "rbm", "hidden": [100], "visible_bias": "data", "hidden_bias": -2.0},
+        "train": {**_CIFAR_TRAIN, "update_rule": "original"},
+        "retrain": {**_CIFAR_TRAIN, "update_rule": "original"},
+        "sampling": {"n_samples": 90_000, "mode": "independent", "steps": 200},
+        "pruning": {"criteria": ["unit_fi", "unit_anti_fi", "random_units"], "keep_units": 50, "iterations": 1,
+                    "rescale_weights": True},
+        "evaluation": {"metrics": ["exact_kl", "exact_log_likelihood", "sampled_patterns"]},
+        "seeds": 5,
+    },
+    "thesis-rbm-threshold": {
+        "name": "thesis-rbm-threshold",
+        "description": (
+            "The thesis's fixed-threshold weight pruning (§4.1.3, Table 4.1): 37×150 RBMs on 90,000 37-pixel "
+            "CIFAR-10 patches (r = 3.5; CD-1, batch 1, 2 epochs at 0.1 then 0.01, momentum 0.9); 3 iterations "
+            "pruning every weight whose sampled FIM-diagonal entry is below 0.05, unconnected hidden units kept, "
+            "each followed by 2 epochs of retraining at 0.01 then 0.001; the FIM trace and connected units per "
+            "iteration. Trained with update_rule 'original' (the thesis's code)."),
+        "expected_time": "about 25 min on a 2-core CPU (3 seeds); GPU time not yet measured",
+        "data": {"source": "cifar_patches", "radius": 3.5, "n_patches": 90_000},
+        "model": {"kind": "rbm", "hidden": [150], "visible_bias": "data", "hidden_bias": -2.0},
+        "train": {**_CIFAR_TRAIN, "update_rule": "original"},
+        "retrain": {"epochs": 2, "batch_size": 1, "learning_rate": [0.01, 0.001], "momentum": 0.9,
+                    "update_rule": "original"},
+        "sampling": {"n_samples": 90_000, "mode": "independent", "steps": 200},
+        "pruning": {"criteria": ["variance_fi"], "threshold": 0.05, "iterations": 3, "remove_units": False},
+        "evaluation": {"metrics": ["sampled_patterns"]},
+        "seeds": 3,
+    },
+    "thesis-dbm-layerwise": {
+        "name": "thesis-dbm-layerwise",
+        "description": (
+            "A CPU-sized variant of the thesis's layer-wise DBM pruning (§4.2.2) on the real MNIST digits: the "
+            "400–400–676 DBM of examples/paper-dbm-mnist-cpu.toml (short pre-training and joint training, "
+            "update_rule 'original'), then 4 pruning steps alternating W2 and W1 (schedule 'layer2-first': two of "
+            "the thesis's ten iterations), each removing the 10 % least important weights (variance FI) of one "
+            "layer, keeping unconnected h1 units, evaluated after pruning and after 1 epoch of retraining (thesis: "
+            "15) with logistic-regression and RBF-SVM encoding (on subsets) and generated digits."),
+        "expected_time": "about 45 min on a 2-core CPU (2 seeds); GPU time not yet measured",
+        "data": {"source": "mnist"},
+        "model": {"kind": "dbm", "hidden": [400, 676], "receptive_field": 5, "visible_bias": -1.0, "hidden_bias": -2.0},
+        "pretrain": [
+            {"epochs": 2, "batch_size": 1, "learning_rate": [0.01, 0.01, 0.001], "momentum": 0.5, "update_rule": "original"},
+            {"epochs": 2, "batch_size": 1, "learning_rate": [0.1, 0.1, 0.01], "momentum": 0.5, "update_rule": "original"},
+        ],
+        "train": {"epochs": 4, "batch_size": 10, "learning_rate": [0.01, 0.01, 0.004641588833612777, 0.002154434690031884,
+                                                                   0.001],
+                  "momentum": 0.5, "n_chains": 100, "max_norm": 6.0, "mf_max_iter": 10, "update_rule": "original",
+                  "chains_init": "first_patterns_rbm"},
+        "retrain": {"epochs": 1, "batch_size": 100, "learning_rate": 0.01, "momentum": 0.5, "n_chains": 100,
+                    "max_norm": 6.0, "mf_max_iter": 10, "update_rule": "original"},
+        "sampling": {"n_samples": 10_000, "mode": "persistent", "n_chains": 1000, "steps": 20, "burn_in": 200},
+        "pruning": {"criteria": ["variance_fi"], "percent": [10.0, 10.0], "iterations": 4, "schedule": "layer2-first",
+                    "remove_dead_ends": False},
+        "evaluation": {"metrics": ["encoding_error", "encoding_error_svm", "generation"], "classifier_n_train": 10_000,
+                       "classifier_max_iter": 100, "mf_max_iter": 20,
+                       "options": {"encoding_error_svm": {"n_train": 5000, "n_test": 2000}}},
+        "seeds": 2,
+    },
     "quick-rbm": {
         "name": "quick-rbm",
         "description": (

@@ -38,13 +38,14 @@ from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..evaluation.metrics import MetricContext, as_rows, select
 from ..fisher import SampleStatistics
 from ..models import DBM, RBM, receptive_field_mask
-from ..models.io import load_model, save_model
+from ..models.io import save_model
 from ..pruning import prune
 from ..rng import Streams
 from ..sampling import iter_samples
 from ..training import chains_from_rbms, pretrain_dbm, train_dbm, train_rbm
 from .config import StudyConfig, load_config, resolve_schedule
 from .presets import PRESETS, get_preset
+from .resources import check_memory, check_memory_before_loading
 from .rundir import RunDir
 from .schedule import Step, build_schedule
 
@@ -168,21 +169,33 @@ def _per_epoch(schedule, epochs: int) -> list[float]:
 
 
 def _diverged(phase: str, section: str, exc: TrainingDivergedError) -> TrainingDivergedError:
-    return TrainingDivergedError(f"{phase}: {exc} (settings: {section}.learning_rate, {section}.momentum)",
+    message = str(exc).replace("training diverged", f"{phase} diverged", 1)
+    return TrainingDivergedError(f"{message} (settings: {section}.learning_rate, {section}.momentum)",
                                  phase=phase, epoch=exc.epoch)
 
 
-def train_initial(cfg: StudyConfig, train, device, rng: Streams, on_epoch: Callable | None = None):
-    """The over-parameterised population, one replica per stream of ``rng`` (per seed), trained (SPEC §2).
+def train_initial(cfg: StudyConfig, train, device, rng: Streams, on_epoch: Callable | None = None, *,
+                  architecture=None):
+    """A population, one replica per stream of ``rng``, initialised and trained from scratch (SPEC §2).
 
-    Raises TrainingDivergedError naming the phase and the setting to change.
+    The over-parameterised networks (one per seed), or, given ``architecture`` (a population
+    whose weight masks and alive units to keep), minimal models: the same training of exactly
+    that architecture (thesis §3.4.3). Raises TrainingDivergedError naming the phase and the
+    setting to change.
     """
     x, S, hb = train.x, len(rng), cfg.model.hidden_bias
     nv = x.shape[1]
+    masks = [_first_mask(cfg, train)] + [None] * (len(cfg.model.hidden) - 1)
+    alive = None
+    if architecture is not None:
+        masks, alive = list(architecture.weight_masks), list(architecture.alive)
     if cfg.model.kind == "rbm":
-        model = RBM(nv, cfg.model.hidden[0], n_replicas=S, weight_mask=_first_mask(cfg, train), seed=rng,
+        model = RBM(nv, cfg.model.hidden[0], n_replicas=S, weight_mask=masks[0], seed=rng,
                     weight_std=cfg.model.weight_std, visible_bias=_visible_bias(cfg, x),
                     hidden_bias=hb if not isinstance(hb, list) else hb[0], device=device)
+        if alive is not None:
+            model.alive = [a.clone().to(device) for a in alive]
+            model.apply_masks()
         try:
             train_rbm(model, x, seed=rng.child("train"), callback=_epoch_cb(on_epoch, "train"), **cfg.train.kwargs())
         except TrainingDivergedError as exc:
@@ -191,7 +204,7 @@ def train_initial(cfg: StudyConfig, train, device, rng: Streams, on_epoch: Calla
     sizes, pre = [nv, *cfg.model.hidden], cfg.pretrain
     try:
         model, rbms = pretrain_dbm(
-            x, sizes, weight_masks=[_first_mask(cfg, train)] + [None] * (len(sizes) - 2),
+            x, sizes, weight_masks=masks, alive=alive,
             epochs=[p.epochs for p in pre], batch_size=[p.batch_size for p in pre],
             learning_rate=[_per_epoch(p.learning_rate, p.epochs) for p in pre],
             momentum=[_per_epoch(p.momentum, p.epochs) for p in pre], k=[p.k for p in pre],
@@ -264,14 +277,14 @@ class Study:
         """The criterion of each replica."""
         return [c for _, c in self.idents]
 
-    def context(self, model, step: Step, prune_report=None) -> MetricContext:
+    def context(self, model, step: Step, prune_report=None, idents=None) -> MetricContext:
         return MetricContext(model, step.iteration, step.stage, self.train, self.test, settings=self.cfg.evaluation,
-                             seed=self.cfg.seed, prune_report=prune_report, run_cache=self.run_cache)
+                             seed=self.cfg.seed, prune_report=prune_report, run_cache=self.run_cache, idents=idents)
 
     def evaluate(self, model, step: Step, idents, *, sample: bool, prune_report=None):
         """The metric rows of one stage for the replicas ``idents`` and, if ``sample``, the statistics
         of the stage's model samples (see :meth:`sample`)."""
-        ctx = self.context(model, step, prune_report)
+        ctx = self.context(model, step, prune_report, idents)
         active = [m for m in self.metrics if step.stage in m.stages and m.applies(ctx) is None]
         values: dict[str, Any] = {}
         for m in active:
@@ -350,37 +363,63 @@ def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] |
     ------
     ConfigError
         Invalid config, unknown preset or criterion, a config that does not fit the data, a
-        different config in ``out_dir``, an unknown or unavailable device.
+        different config in ``out_dir``, an unknown or unavailable device, a study whose
+        estimated memory exceeds the machine's (:func:`~bmprune.experiments.resources.check_memory`).
     DataError
         Missing or malformed data files.
     TrainingDivergedError
         Training diverged; the message names the phase, the epoch and the setting to change.
         The run directory stays resumable from the last completed stage.
+    RunDirError
+        ``out_dir`` is a file or a non-empty directory without a run; a damaged run (state,
+        metrics and checkpoints disagree: the message names the fix); in use by another
+        process ("in use by PID …"); not writable while stages are left; a write failed
+        mid-run (disk full, permission lost: the directory resumes from its last completed
+        stage). A finished run with nothing left to do is reopened without writing.
+    CheckpointError
+        A checkpoint could not be written (disk full, permission lost); resumable as above.
     """
+    opened: list[RunDir] = []
+    try:
+        return _run(config, out_dir, seeds=seeds, criteria=criteria, iterations=iterations, device=device,
+                    progress=progress, keep_checkpoints=keep_checkpoints, verify_data=verify_data, opened=opened)
+    finally:
+        for rd in opened:      # the run directory's lock, also when the run failed
+            rd.close()
+
+
+def _run(config, out_dir, *, seeds, criteria, iterations, device, progress, keep_checkpoints, verify_data,
+         opened: list) -> RunResult:
+    """:func:`run`; the RunDir it opens is appended to ``opened`` for ``run`` to release."""
     t_start = time.perf_counter()
     cfg = resolve_config(config, seeds=seeds, criteria=criteria, iterations=iterations)
     device = _check_device(device)
+    check_memory_before_loading(cfg, device=device)      # absurd data sizes before the data are loaded
     prog = progress or (lambda *a, **k: None)
     train, test = load_study_data(cfg, verify=verify_data)
     check_against_data(cfg, train, test)
+    check_memory(cfg, train.n_visible, len(train), 0 if test is None else len(test), device=device)
     if out_dir is None:
         out_dir = Path("runs") / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    rd = RunDir(out_dir, cfg)
-    if rd.data_summary() is None:
+    rd = RunDir(out_dir, cfg)      # validated, then locked; opened read-only when nothing is left to do
+    opened.append(rd)
+    if rd.writable and rd.data_summary() is None:
         rd.write_data_summary(cfg.data.source, train, test)
     study = Study(cfg, train, test, device)
     steps = build_schedule(cfg)
     done = [rd.is_done(s.iteration, s.stage) for s in steps]
     if any(done):
         prog("resume", done=sum(done), total=len(steps))
-    if not rd.is_done(-1, "baseline"):
+    if rd.writable and not rd.is_done(-1, "baseline"):
         rows = study.baselines()
         if rows:
             rd.complete(-1, "baseline", rows, None, 0.0)
 
-    # Resume: the population of the last completed stage; its samples are re-drawn (same streams).
-    model = load_model(rd.path / rd.state["checkpoint"], device=device) if any(done) else None
-    stats = None
+    # Resume: the population of the last completed stage and the statistics of its samples
+    # (kept beside its checkpoint; re-drawn from the same streams when that file is gone).
+    last = max((k for k, d in enumerate(done) if d), default=None)
+    model = rd.resume_model(device) if last is not None else None
+    stats = None if last is None else _load_stats(rd, steps[last], study)
 
     def on_epoch(phase, epoch, info):
         prog("epoch", phase=phase, epoch=epoch, info=info)
@@ -390,34 +429,44 @@ def run(config, out_dir=None, *, seeds: int | None = None, criteria: list[str] |
             continue
         prog("stage", iteration=step.iteration, stage=step.stage, index=k, total=len(steps))
         t0 = time.perf_counter()
-        if step.stage == "trained":
-            model, rows, stats = _trained_stage(study, step, on_epoch)
-        else:
-            if step.stage == "pruned":
-                if stats is None:   # resumed right after a completed "trained"/"retrained" stage
-                    stats = _resample(study, model, steps[k - 1])
-                report = prune(model, criterion=study.criteria, percent=list(step.percent), samples=stats,
-                               seed=replica_streams(study.idents, step.iteration, step.stage, device=model.device))
-            else:
-                report = None
-                retrain(cfg, model, train, replica_streams(study.idents, step.iteration, step.stage, device=model.device),
-                        on_epoch)
-            sample = step.samples or cfg.evaluation.sample_after_pruning
-            rows, new_stats = study.evaluate(model, step, study.idents, sample=sample, prune_report=report)
-            if step.stage != "pruned":
-                stats = new_stats
+        if step.stage == "pruned" and stats is None:   # resumed right after a stage whose samples are gone
+            stats = _resample(study, model, steps[k - 1])
+        model, rows, new_stats = _run_step(study, step, model, stats, on_epoch)
+        if step.stage != "pruned":
+            stats = new_stats
         ckpt = rd.checkpoint_path(step.iteration, step.stage)
         save_model(model, ckpt, metadata={"iteration": step.iteration, "stage": step.stage,
                                           "criteria": ",".join(study.criteria),
                                           "seeds": ",".join(str(s) for s, _ in study.idents)})
-        previous = rd.state.get("checkpoint")
-        rd.complete(step.iteration, step.stage, rows, str(ckpt.relative_to(rd.path)), time.perf_counter() - t0)
-        if previous and not keep_checkpoints and "iter00-trained" not in previous:
-            (rd.path / previous).unlink(missing_ok=True)
+        if new_stats is not None:     # kept so that a resume does not re-draw them
+            rd.save_samples(step.iteration, step.stage, {k: v.cpu() for k, v in new_stats.state_dict().items()})
+        rd.complete(step.iteration, step.stage, rows, str(ckpt.relative_to(rd.path)), time.perf_counter() - t0,
+                    keep_previous=keep_checkpoints)
     seconds = time.perf_counter() - t_start
-    rd.mark_finished(seconds_last_session=round(seconds, 3))
+    if rd.writable:     # a finished run reopened with nothing to do is left as it was
+        rd.mark_finished(seconds_last_session=round(seconds, 3))
     prog("done", seconds=seconds, out_dir=str(rd.path))
     return RunResult(rd.path, cfg, rd.metrics(), seconds)
+
+
+def _run_step(study: Study, step: Step, model, stats, on_epoch):
+    """Execute one step of the schedule: returns (population, metric rows, statistics of its
+    samples or None). Every random draw comes from the replicas' streams of this step."""
+    cfg = study.cfg
+    if step.stage == "trained":
+        return _trained_stage(study, step, on_epoch)
+    rng = replica_streams(study.idents, step.iteration, step.stage, device=model.device)
+    report = None
+    if step.stage == "pruned":
+        report = prune(model, criterion=study.criteria, percent=list(step.percent), samples=stats, seed=rng,
+                       options=cfg.pruning.options(len(cfg.model.hidden)))
+    elif step.stage == "retrained":
+        retrain(cfg, model, study.train, rng, on_epoch)
+    else:                                   # "minimal": the final architecture trained from scratch
+        model = train_initial(cfg, study.train, study.device, rng, on_epoch, architecture=model)
+    sample = step.samples or cfg.evaluation.sample_after_pruning
+    rows, new_stats = study.evaluate(model, step, study.idents, sample=sample, prune_report=report)
+    return model, rows, new_stats
 
 
 def _trained_stage(study: Study, step: Step, on_epoch):
@@ -426,6 +475,19 @@ def _trained_stage(study: Study, step: Step, on_epoch):
     trained = train_initial(study.cfg, study.train, study.device, rng, on_epoch)
     rows, stats = study.evaluate(trained, step, study.seed_idents, sample=True)
     return trained.replicas(study.clone_index), _expand(rows, study), stats.select(study.clone_index)
+
+
+def _load_stats(rd: RunDir, step: Step, study: Study) -> SampleStatistics | None:
+    """The saved sample statistics of a completed stage, or None (then they are re-drawn)."""
+    from safetensors.torch import load_file
+    path = rd.samples_path(rd.checkpoint_path(step.iteration, step.stage))
+    if step.stage == "pruned" or not path.is_file():
+        return None
+    try:
+        stats = SampleStatistics.from_state_dict(load_file(str(path), device=study.device))
+    except Exception:        # a damaged file only costs a re-draw from the same streams
+        return None
+    return stats if stats.n_replicas == len(study.idents) else None
 
 
 def _resample(study: Study, model, previous: Step) -> SampleStatistics:

@@ -140,6 +140,20 @@ class DBM(BoltzmannMachine):
         return out
 
     @classmethod
+    def _layout(cls, config) -> tuple[list[int], dict[str, list[str]]]:
+        """Layer sizes from :attr:`config` and the tensor names by role (weights, biases, masks,
+        alive), for :func:`bmprune.models.io.validate_tensors`.
+
+        Raises ShapeError unless ``layer_sizes`` lists ≥ 2 positive integers.
+        """
+        sizes = config.get("layer_sizes")
+        if not isinstance(sizes, list) or len(sizes) < 2 or not all(type(n) is int and n >= 1 for n in sizes):
+            raise ShapeError(f"layer_sizes must list at least two positive integers; got {sizes!r}")
+        L = len(sizes) - 1
+        return sizes, {"weights": [f"W.{l}" for l in range(L)], "biases": [f"b.{l}" for l in range(L + 1)],
+                       "masks": [f"weight_mask.{l}" for l in range(L)], "alive": [f"alive.{l}" for l in range(L + 1)]}
+
+    @classmethod
     def _from_named_tensors(cls, config, tensors):
         sizes = [int(n) for n in config.get("layer_sizes", [])]
         L = len(sizes) - 1

@@ -164,11 +164,27 @@ class RBM(BoltzmannMachine):
         }
 
     @classmethod
+    def _layout(cls, config) -> tuple[list[int], dict[str, list[str]]]:
+        """Layer sizes ``[n_visible, n_hidden]`` from :attr:`config` and the tensor names by role
+        (weights, biases, masks, alive), for :func:`bmprune.models.io.validate_tensors`.
+
+        Raises ShapeError for sizes that are not positive integers.
+        """
+        sizes = [config.get("n_visible"), config.get("n_hidden")]
+        if not all(type(n) is int and n >= 1 for n in sizes):
+            raise ShapeError(f"n_visible and n_hidden must be positive integers; got {sizes}")
+        return sizes, {"weights": ["W"], "biases": ["b_v", "b_h"], "masks": ["weight_mask"],
+                       "alive": ["alive.0", "alive.1"]}
+
+    @classmethod
     def _from_named_tensors(cls, config, tensors):
         self = cls.__new__(cls)
-        self.W, self.b_v, self.b_h = tensors["W"], tensors["b_v"], tensors["b_h"]
-        self.weight_mask = tensors["weight_mask"].bool()
-        self.alive = [tensors["alive.0"].bool(), tensors["alive.1"].bool()]
+        try:
+            self.W, self.b_v, self.b_h = tensors["W"], tensors["b_v"], tensors["b_h"]
+            self.weight_mask = tensors["weight_mask"].bool()
+            self.alive = [tensors["alive.0"].bool(), tensors["alive.1"].bool()]
+        except KeyError as exc:
+            raise ShapeError(f"RBM tensors incomplete: missing {exc}") from None
         R, nv, nh = self.W.shape
         if (config.get("n_visible"), config.get("n_hidden")) != (nv, nh) or self.b_v.shape != (R, nv) \
                 or self.b_h.shape != (R, nh) or self.weight_mask.shape != self.W.shape:

@@ -28,7 +28,7 @@ import torch
 
 from .._io import atomic_write
 from ..errors import BmpruneError, DataError, EnumerationError
-from ..evaluation.metrics import METRICS, Display, display_of
+from ..evaluation.metrics import METRICS, STAGES, Display, display_of
 from . import figures as F
 from . import tables as T
 
@@ -39,6 +39,7 @@ FIGURES = {
     "fig3": ("fig3_pruning.png", "Fig 3 — units removed by pruning"),
     "fig4": ("fig4_generation.png", "Fig 4 — generating digits"),
     "figS1": ("figS1_activity.png", "Fig S1 — mean hidden activity"),
+    "figLL": ("fig_log_likelihood.png", "Log-likelihood of the test data (AIS)"),
 }
 
 
@@ -304,14 +305,18 @@ class _Outcome:
     notes: dict = field(default_factory=dict)      # key → list of str
 
 
-def write_report(run_dir, *, dpi: int = F.DPI, samples_per_criterion: int = 8, gibbs_sweeps: int = 200) -> Path:
+def write_report(run_dir, *, out_dir=None, dpi: int = F.DPI, samples_per_criterion: int = 8,
+                 gibbs_sweeps: int = 200) -> Path:
     """Regenerate ``figures/*.png`` and ``report.md`` of a run directory.
 
     Parameters
     ----------
     run_dir : path
         A directory written by :func:`bmprune.run` (finished or not: the completed stages
-        are reported).
+        are reported). Only read when ``out_dir`` is given.
+    out_dir : path, optional
+        Where ``figures/`` and ``report.md`` go (created when missing); default ``run_dir``.
+        Use it for a run directory that is read-only.
     dpi : int, default 110
     samples_per_criterion, gibbs_sweeps : int
         Fig 4's sample grid: samples per criterion, each from an independent chain run for
@@ -325,18 +330,22 @@ def write_report(run_dir, *, dpi: int = F.DPI, samples_per_criterion: int = 8, g
     Raises
     ------
     ReportError
-        Not a run directory, or no completed stage yet.
+        Not a run directory, or no completed stage yet; the report's folder is not
+        writable (e.g. a read-only run directory: the message says to pass ``out_dir``).
     ConfigError, CheckpointError
         An invalid config.toml or an unreadable checkpoint.
     OSError
-        The figures or report.md cannot be written (e.g. a read-only run directory).
+        The figures or report.md cannot be written after all (e.g. the disk filled up).
     """
     run = load_run(run_dir)
-    fig_dir = run.path / "figures"
+    target = run.path if out_dir is None else Path(out_dir)
+    _check_writable(target, run.path, out_dir is None)
+    fig_dir = target / "figures"
     fig_dir.mkdir(exist_ok=True)
     out = _Outcome()
     builders = {"fig1": _fig1, "fig2": _fig2, "fig3": _fig3, "fig4": _fig4,
-                "figS1": lambda run, out, **kw: F.figS1_activity(run.metrics, run.config)}
+                "figS1": lambda run, out, **kw: F.figS1_activity(run.metrics, run.config),
+                "figLL": lambda run, out, **kw: F.fig_log_likelihood(run.metrics, run.config)}
     for key, build in builders.items():
         path = fig_dir / FIGURES[key][0]
         try:
@@ -347,7 +356,24 @@ def write_report(run_dir, *, dpi: int = F.DPI, samples_per_criterion: int = 8, g
             continue
         _save(fig, path, dpi)
         out.made[key] = path
-    return atomic_write(run.path / "report.md", _markdown(run, out).encode())
+    return atomic_write(target / "report.md", _markdown(run, out).encode())
+
+
+def _check_writable(target: Path, run_path: Path, in_run: bool) -> None:
+    """ReportError unless files can be created in ``target`` (created when missing)."""
+    import tempfile
+
+    try:
+        if target.exists() and not target.is_dir():
+            raise ReportError(f"{target} is a file: give a directory for the report")
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as exc:
+        if in_run:
+            raise ReportError(f"{run_path} is read-only ({exc.strerror or exc}): write the report elsewhere with "
+                              f"`bmprune report {run_path} --out DIR`") from None
+        raise ReportError(f"cannot write the report to {target}: {exc.strerror or exc}") from None
 
 
 def _fig1(run: Run, out: _Outcome, **_) -> Any:
@@ -449,7 +475,7 @@ def _metric_tables(run: Run, section: str) -> list[str]:
         if not T.has_metric(m, o):
             continue
         d = display_of(o) or Display(o, digits=_DEFAULT_DISPLAY.digits)
-        stages = d.stages or ("trained", "pruned", "retrained")
+        stages = d.stages or STAGES
         if d.layers in ("each", "hidden"):
             layers = [k for k in T.layers_of(m, o) if d.layers == "each" or k >= 1]
         else:
