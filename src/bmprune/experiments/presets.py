@@ -41,6 +41,14 @@ _CIFAR_WHAT = (
     "by 2 epochs of retraining; importance from 90,000 independent chains × 200 Gibbs sweeps; exact KL "
     "before and after retraining.")
 
+def _thesis_cifar(radius: float, hidden: int) -> dict:
+    """The thesis's CIFAR RBMs (§3.2.1): data, model, training (the original code's rule) and sampling."""
+    return {"data": {"source": "cifar_patches", "radius": radius, "n_patches": 90_000},
+            "model": {"kind": "rbm", "hidden": [hidden], "visible_bias": "data", "hidden_bias": -2.0},
+            "train": {**_CIFAR_TRAIN, "update_rule": "original"},
+            "sampling": {"n_samples": 90_000, "mode": "independent", "steps": 200}}
+
+
 _MNIST_DBM = {
     "data": {"source": "mnist"},
     "model": {"kind": "dbm", "hidden": [400, 676], "receptive_field": 5, "visible_bias": -1.0, "hidden_bias": -2.0},
@@ -132,11 +140,8 @@ PRESETS: dict[str, dict] = {
             "ones — with the remaining weights × 100/50, then 2 epochs of retraining; exact KL before and after. "
             "Trained with update_rule 'original', as the thesis's code (the paper's) did (SPEC §2)."),
         "expected_time": "about 10 min on a 2-core CPU (3 criteria × 5 seeds); GPU time not yet measured",
-        "data": {"source": "cifar_patches", "radius": 2.1, "n_patches": 90_000},
-        "model": {"kind": "rbm", "hidden": [100], "visible_bias": "data", "hidden_bias": -2.0},
-        "train": {**_CIFAR_TRAIN, "update_rule": "original"},
+        **_thesis_cifar(2.1, 100),
         "retrain": {**_CIFAR_TRAIN, "update_rule": "original"},
-        "sampling": {"n_samples": 90_000, "mode": "independent", "steps": 200},
         "pruning": {"criteria": ["unit_fi", "unit_anti_fi", "random_units"], "keep_units": 50, "iterations": 1,
                     "rescale_weights": True},
         "evaluation": {"metrics": ["exact_kl", "exact_log_likelihood", "sampled_patterns"]},
@@ -151,12 +156,9 @@ PRESETS: dict[str, dict] = {
             "each followed by 2 epochs of retraining at 0.01 then 0.001; the FIM trace and connected units per "
             "iteration. Trained with update_rule 'original' (the thesis's code)."),
         "expected_time": "about 25 min on a 2-core CPU (3 seeds); GPU time not yet measured",
-        "data": {"source": "cifar_patches", "radius": 3.5, "n_patches": 90_000},
-        "model": {"kind": "rbm", "hidden": [150], "visible_bias": "data", "hidden_bias": -2.0},
-        "train": {**_CIFAR_TRAIN, "update_rule": "original"},
+        **_thesis_cifar(3.5, 150),
         "retrain": {"epochs": 2, "batch_size": 1, "learning_rate": [0.01, 0.001], "momentum": 0.9,
                     "update_rule": "original"},
-        "sampling": {"n_samples": 90_000, "mode": "independent", "steps": 200},
         "pruning": {"criteria": ["variance_fi"], "threshold": 0.05, "iterations": 3, "remove_units": False},
         "evaluation": {"metrics": ["sampled_patterns"]},
         "seeds": 3,

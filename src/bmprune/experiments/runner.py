@@ -37,7 +37,7 @@ from .. import data as bpdata
 from ..errors import ConfigError, DataError, TrainingDivergedError
 from ..evaluation.metrics import MetricContext, as_rows, select
 from ..fisher import SampleStatistics
-from ..models import DBM, RBM, receptive_field_mask
+from ..models import RBM, receptive_field_mask
 from ..models.io import save_model
 from ..pruning import prune
 from ..rng import Streams

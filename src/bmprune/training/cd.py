@@ -67,6 +67,17 @@ def _augment(rbm) -> tuple[torch.Tensor, torch.Tensor]:
     return theta, mask
 
 
+def _scalings(nv: int, nh: int, double_bottom_up: bool, double_top_down: bool, dtype, device):
+    """(1, nv+1, 1) and (1, nh+1, 1) factors of the weight input: 2 where doubled, 1 elsewhere (bias units)."""
+    up = torch.ones(1, nv + 1, 1, dtype=dtype, device=device)
+    down = torch.ones(1, nh + 1, 1, dtype=dtype, device=device)   # scales the hidden rows of θᵀ
+    if double_bottom_up:
+        up[:, :nv] = 2.0
+    if double_top_down:
+        down[:, :nh] = 2.0
+    return up, down
+
+
 def _write_back(rbm, theta: torch.Tensor) -> None:
     nv, nh = rbm.n_visible, rbm.n_hidden
     rbm.W.copy_(theta[:, :nv, :nh])
@@ -90,6 +101,25 @@ def check_diverged(parameters: torch.Tensor, epoch: int, what: str = "training")
             f"a parameter of magnitude {peak:.3g} > {PARAMETER_BOUND:g}"
         raise TrainingDivergedError(
             f"{what} diverged in epoch {epoch} ({state}); lower the learning rate (or the momentum)", epoch=epoch)
+
+
+def prepare_training(model, data, epochs, learning_rate, momentum, update_rule, **counts):
+    """What every trainer checks and resolves first, before touching the model (SPEC §2).
+
+    Returns ``(x, lrs, mus, mus_eff)``: the data as (1|R, N, n_visible) in the model's dtype
+    and device, and per epoch the learning rate, the momentum entry read and the effective
+    classical-momentum coefficient. Raises ConfigError (schedules, counts, momentum, rule),
+    ShapeError / DataError (data of the wrong width, not binary, or empty).
+    """
+    check_update_rule(update_rule)
+    lrs = resolve(learning_rate, epochs, "learning_rate", update_rule)
+    mus = resolve(momentum, epochs, "momentum", update_rule)
+    check_training_arguments(epochs, mus, **counts)
+    x = as_binary(data, model.n_visible, name="data", n_replicas=model.n_replicas, dtype=model.dtype,
+                  device=model.device)                                                   # (1|R, N, nv)
+    if x.shape[1] == 0:
+        raise DataError("training data is empty")
+    return x, lrs, mus, effective_momentum(lrs, mus, update_rule)
 
 
 def check_training_arguments(epochs, momenta, **counts) -> None:
@@ -176,28 +206,16 @@ def train_rbm(
         every epoch; the RBM then holds the diverged parameters).
     """
     R, nv, nh = rbm.W.shape
-    check_update_rule(update_rule)
-    lrs = resolve(learning_rate, epochs, "learning_rate", update_rule)
-    mus = resolve(momentum, epochs, "momentum", update_rule)
-    check_training_arguments(epochs, mus, batch_size=batch_size, k=k, n_chains=n_chains)
-    mus_eff = effective_momentum(lrs, mus, update_rule)
-    dev, dt = rbm.device, rbm.dtype
-    x = as_binary(data, nv, name="data", n_replicas=R, dtype=dt, device=dev)   # (1|R, N, nv)
-    N = x.shape[1]
-    if N == 0:
-        raise DataError("training data is empty")
+    x, lrs, mus, mus_eff = prepare_training(rbm, data, epochs, learning_rate, momentum, update_rule,
+                                            batch_size=batch_size, k=k, n_chains=n_chains)
+    dev, dt, N = rbm.device, rbm.dtype, x.shape[1]
     rng = Streams.coerce(seed, R, dev)
     x_aug = torch.cat([x, torch.ones(x.shape[0], N, 1, dtype=dt, device=dev)], dim=2)  # (1|R, N, nv+1)
 
     theta, mask = _augment(rbm)
     thetaT = theta.transpose(1, 2)                       # view: follows in-place updates
     vel = torch.zeros_like(theta)
-    up = torch.ones(1, nv + 1, 1, dtype=dt, device=dev)
-    down = torch.ones(1, nh + 1, 1, dtype=dt, device=dev)   # scales the hidden rows of θᵀ
-    if double_bottom_up:
-        up[:, :nv] = 2.0
-    if double_top_down:
-        down[:, :nh] = 2.0
+    up, down = _scalings(nv, nh, double_bottom_up, double_top_down, dt, dev)
 
     chains = None
     rows = torch.arange(R, device=dev).unsqueeze(1)

@@ -31,8 +31,8 @@ from ..models.base import (MF_MODES, alive_factors, check_mean_field, conditiona
 from ..models.dbm import DBM
 from ..models.rbm import RBM, _mask_tensor
 from ..rng import Streams, UniformPool
-from .cd import TrainResult, check_diverged, check_training_arguments, train_rbm
-from .schedules import Schedule, check_update_rule, effective_momentum, resolve
+from .cd import TrainResult, check_diverged, prepare_training, train_rbm
+from .schedules import Schedule, check_update_rule
 
 # Patterns gathered at once into each replica's shuffled order (bounds memory; as in cd.py).
 _GATHER_ELEMENTS = 2**24
@@ -245,10 +245,11 @@ def pretrain_dbm(
         "epochs": _per_rbm_value(epochs, L, "epochs"), "batch_size": _per_rbm_value(batch_size, L, "batch_size"),
         "k": _per_rbm_value(k, L, "k"), "learning_rate": _per_rbm_schedule(learning_rate, L, "learning_rate"),
         "momentum": _per_rbm_schedule(momentum, L, "momentum"),
+        "update_rule": [check_update_rule(r) for r in _per_rbm_value(update_rule, L, "update_rule")],
     }
-    vb, hb = _per_rbm_value(visible_bias, L, "visible_bias"), _per_rbm_value(hidden_bias, L, "hidden_bias")
-    std = _per_rbm_value(weight_std, L, "weight_std")
-    rules = [check_update_rule(r) for r in _per_rbm_value(update_rule, L, "update_rule")]
+    init = {"visible_bias": _per_rbm_value(visible_bias, L, "visible_bias"),
+            "hidden_bias": _per_rbm_value(hidden_bias, L, "hidden_bias"),
+            "weight_std": _per_rbm_value(weight_std, L, "weight_std")}
     if alive is not None and len(alive) != L + 1:
         raise ShapeError(f"alive needs one mask per layer ({L + 1}); got {len(alive)}")
     alive = [None] * (L + 1) if alive is None else [_mask_tensor(a, (R, n), f"alive[{l}]", device)
@@ -260,25 +261,29 @@ def pretrain_dbm(
     rbms: list[RBM] = []
     for l in range(L):
         rbm = RBM(sizes[l], sizes[l + 1], n_replicas=R, weight_mask=masks[l], seed=rng.child("rbm", l),
-                  weight_std=std[l], visible_bias=vb[l], hidden_bias=hb[l], device=device, dtype=dtype)
+                  device=device, dtype=dtype, **{key: v[l] for key, v in init.items()})
         for side, a in ((0, alive[l]), (1, alive[l + 1])):
             if a is not None:
                 rbm.alive[side] = a.clone()
         rbm.apply_masks()
-        up, down = _doubling(l, L)
-        cb = None if callback is None else (lambda epoch, m, info, _l=l: callback(_l, epoch, m, info))
-        try:
-            train_rbm(rbm, x, epochs=per["epochs"][l], batch_size=per["batch_size"][l], k=per["k"][l],
-                      learning_rate=per["learning_rate"][l], momentum=per["momentum"][l], update_rule=rules[l],
-                      seed=rng.child("rbm", l, "train"), callback=cb, double_bottom_up=up, double_top_down=down)
-        except TrainingDivergedError as exc:
-            raise TrainingDivergedError(f"pre-training of RBM {l + 1}: {exc}", phase=f"pretrain[{l}]",
-                                        epoch=exc.epoch) from None
+        _pretrain_rbm(rbm, x, l, L, {key: v[l] for key, v in per.items()}, rng, callback)
         rbms.append(rbm)
         if l < L - 1:
-            alpha = 2.0 if (up and double_transform) else 1.0
+            alpha = 2.0 if (_doubling(l, L)[0] and double_transform) else 1.0
             x = _sample_hidden(rbm, x, alpha, rng.child("rbm", l, "up"))                              # (R, N, n_{l+1})
     return stack_rbms(rbms), rbms
+
+
+def _pretrain_rbm(rbm: RBM, x, l: int, L: int, settings: dict, rng: Streams, callback) -> None:
+    """CD-k training of RBM l of L with its doubled inputs (SPEC §2), naming it when it diverges."""
+    up, down = _doubling(l, L)
+    cb = None if callback is None else (lambda epoch, m, info: callback(l, epoch, m, info))
+    try:
+        train_rbm(rbm, x, seed=rng.child("rbm", l, "train"), callback=cb, double_bottom_up=up, double_top_down=down,
+                  **settings)
+    except TrainingDivergedError as exc:
+        raise TrainingDivergedError(f"pre-training of RBM {l + 1}: {exc}", phase=f"pretrain[{l}]",
+                                    epoch=exc.epoch) from None
 
 
 def chains_from_rbms(rbms: Sequence[RBM], v, *, seed: Streams | int = 0,
@@ -465,22 +470,15 @@ def train_dbm(
     Salakhutdinov & Larochelle (2010), Efficient learning of deep Boltzmann machines,
     AISTATS; Scholl, Rule & Hennig (2021), Methods.
     """
-    R, L, sizes = dbm.n_replicas, dbm.n_layers, dbm.layer_sizes
-    check_update_rule(update_rule)
-    lrs = resolve(learning_rate, epochs, "learning_rate", update_rule)
-    mus = resolve(momentum, epochs, "momentum", update_rule)
-    check_training_arguments(epochs, mus, batch_size=batch_size, k=k, n_chains=n_chains)
+    R, sizes = dbm.n_replicas, dbm.layer_sizes
+    x, lrs, mus, mus_eff = prepare_training(dbm, data, epochs, learning_rate, momentum, update_rule,
+                                            batch_size=batch_size, k=k, n_chains=n_chains)
     if max_norm is not None and not max_norm > 0:
         raise ConfigError(f"max_norm must be positive or None; got {max_norm}")
     check_mean_field(mf_tol, mf_max_iter)
     if mf_mode not in MF_MODES:
         raise ConfigError(f"mf_mode must be one of {MF_MODES}; got {mf_mode!r}")
-    mus_eff = effective_momentum(lrs, mus, update_rule)
-    dev, dt = dbm.device, dbm.dtype
-    x = as_binary(data, sizes[0], name="data", n_replicas=R, dtype=dt, device=dev)             # (1|R, N, nv)
-    N = x.shape[1]
-    if N == 0:
-        raise DataError("training data is empty")
+    dev, dt, N = dbm.device, dbm.dtype, x.shape[1]
     rng = Streams.coerce(seed, R, dev)
     dbm.apply_masks()
     flat = _FlatParameters(dbm)
