@@ -6,6 +6,7 @@ import pytest
 
 import bmprune as bp
 from bmprune.experiments import get_preset
+from bmprune.report import write_report
 
 TINY = {
     "name": "tiny",
@@ -26,8 +27,10 @@ def _value(df, metric, stage, iteration, layer=-1):
 def test_unit_pruning_keeps_the_target_number_of_hidden_units(tmp_path):
     cfg = {**TINY, "pruning": {"criteria": ["unit_fi", "unit_anti_fi", "random_units"], "keep_units": 5,
                                "iterations": 1, "rescale_weights": True}}
-    df = bp.run(cfg, tmp_path / "units").metrics
+    res = bp.run(cfg, tmp_path / "units")
+    df = res.metrics
     assert (_value(df, "alive_units", "pruned", 1, layer=1) == 5).all()
+    assert "keeping 5 hidden units" in write_report(res.out_dir).read_text()
     assert (_value(df, "weights", "pruned", 1, layer=0) == 9 * 5).all()        # whole units: all their weights
 
 
@@ -49,7 +52,10 @@ def layerwise(tmp_path_factory):
         "pretrain.0.epochs": 2, "pretrain.1.epochs": 2, "train.epochs": 2, "retrain.epochs": 1,
         "sampling.n_samples": 400, "evaluation.metrics": ["encoding_error", "encoding_error_svm"],
         "evaluation.options": {"encoding_error_svm": {"n_train": 300, "n_test": 200}}})
-    return bp.run(cfg, tmp_path_factory.mktemp("layerwise") / "run").metrics
+    res = bp.run(cfg, tmp_path_factory.mktemp("layerwise") / "run")
+    text = write_report(res.out_dir).read_text()
+    assert "minimal model" in text and "layer2-first" in text and "RBF SVM" in text
+    return res.metrics
 
 
 def test_layer_wise_schedule_prunes_one_layer_per_step(layerwise):

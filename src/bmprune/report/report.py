@@ -488,14 +488,33 @@ def _metric_tables(run: Run, section: str) -> list[str]:
     return lines
 
 
+def _pruning_summary(cfg) -> str:
+    """One sentence on what each pruning step does (percent, threshold or unit targets; schedule)."""
+    p = cfg.pruning
+    if p.keep_units is not None:
+        what = f"keeping {p.keep_units} hidden units per hidden layer (whole units)"
+    elif p.threshold is not None:
+        what = f"removing every weight whose importance is below {p.threshold:g}"
+    else:
+        pct = p.percent if p.percent is not None else (p.percent_schedule or ["?"])[0]
+        pct = ", ".join(f"{q:g} %" for q in pct) if isinstance(pct, list) else f"{pct:g} %"
+        what = f"of {pct} of the remaining weights (per weight layer)"
+    sched = "" if p.schedule == "joint" else f", one layer per step ({p.schedule})"
+    extra = [name for name, on in (("units left unconnected are kept", not p.remove_units),
+                                   ("weights rescaled after unit removal", p.rescale_weights),
+                                   ("hidden biases reset to mean activity", p.reset_hidden_bias),
+                                   ("then minimal models trained from scratch", p.minimal_model)) if on]
+    return (f"{p.iterations} iterations {what}{sched}, each followed by retraining"
+            + ("; " + "; ".join(extra) if extra else ""))
+
+
 def _header(run: Run) -> list[str]:
     cfg = run.config
-    n_stages = 1 + 2 * cfg.pruning.iterations
+    from ..experiments.schedule import build_schedule
+    n_stages = len(build_schedule(cfg))
     completed = set(run.state.get("completed", []))
     seconds = sum(float(v) for k, v in run.state.get("seconds", {}).items() if k in completed)
     sizes = "–".join(str(n) for n in [_n_visible(run) or "?", *cfg.model.hidden])
-    pct = cfg.pruning.percent
-    pct = ", ".join(f"{p:g} %" for p in pct) if isinstance(pct, list) else f"{pct:g} %"
     status = "finished" if run.state.get("finished") else f"**incomplete**: {len(completed)} of {n_stages} stages done"
     rule = getattr(cfg.train, "update_rule", "classical")
     lines = [f"# bmprune report — {cfg.name}", ""] + ([cfg.description, ""] if cfg.description else [])
@@ -505,8 +524,7 @@ def _header(run: Run) -> list[str]:
         (f"* **Population**: {len(cfg.pruning.criteria)} criteria × {cfg.seeds} seeds "
          f"({', '.join(F.criterion_label(c) for c in run.criteria)})"),
         f"* **Training**: update rule `{rule}` (SPEC §2)",
-        (f"* **Pruning**: {cfg.pruning.iterations} iterations of {pct} of the remaining weights (per weight layer), "
-         "each followed by retraining"),
+        f"* **Pruning**: {_pruning_summary(cfg)}",
         f"* **Status**: {status}; compute time {seconds / 60:.1f} min; written by bmprune {run.version or '?'}",
         f"* **Checkpoints used**: trained population; latest = {run.checkpoint_stage('latest')}",
         "",
