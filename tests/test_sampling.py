@@ -45,3 +45,25 @@ def test_bad_sampling_arguments(tiny):
         bp.sample(tiny, 10, mode="parallel")
     with pytest.raises(bp.ConfigError):
         bp.sample(tiny, 0)
+
+
+def test_the_table_sweep_of_small_rbms_equals_the_plain_gibbs_sweep():
+    """Issue 18: the p(h | v) table (small visible layers) changes the cost, not the chain: from
+    the same states and streams, float64 sweeps give the same samples (the probabilities agree
+    to rounding, so no uniform falls between them); and it serves a population whole."""
+    from bmprune.sampling import sweep_function
+
+    rbm = random_rbm(5, 7, R=3, seed=2, std=1.5, dtype=torch.float64)
+    rbm.alive[1][1, 4] = False
+    rbm.apply_masks()
+    table = sweep_function(rbm)
+    assert table != rbm.gibbs_step                                      # the table path is taken
+    a = b = rbm.init_chains(300, 1)
+    ra, rb = bp.rng.Streams.from_seed(5, 3), bp.rng.Streams.from_seed(5, 3)
+    for _ in range(4):
+        a, b = table(a, ra), rbm.gibbs_step(b, rb)
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x, y, rtol=0, atol=0)             # identical 0/1 states
+    assert bool((a[1][1, :, 4] == 0).all())                             # the dead unit stays off
+    dbm, wide = bp.DBM([5, 4, 3]), random_rbm(20, 3)                   # no table: a DBM, a wide visible layer
+    assert sweep_function(dbm) == dbm.gibbs_step and sweep_function(wide) == wide.gibbs_step
