@@ -166,13 +166,15 @@ PRESETS: dict[str, dict] = {
     "thesis-dbm-layerwise": {
         "name": "thesis-dbm-layerwise",
         "description": (
-            "A CPU-sized variant of the thesis's layer-wise DBM pruning (§4.2.2) on the real MNIST digits: the "
-            "400–400–676 DBM of examples/paper-dbm-mnist-cpu.toml (short pre-training and joint training, "
-            "update_rule 'original'), then 4 pruning steps alternating W2 and W1 (schedule 'layer2-first': two of "
-            "the thesis's ten iterations), each removing the 10 % least important weights (variance FI) of one "
-            "layer, keeping unconnected h1 units, evaluated after pruning and after 1 epoch of retraining (thesis: "
-            "15) with logistic-regression and RBF-SVM encoding (on subsets) and generated digits."),
-        "expected_time": "about 45 min on a 2-core CPU (2 seeds); GPU time not yet measured",
+            "A CPU-sized variant of the thesis's layer-wise DBM pruning (§4.2.2) and minimal models (§4.2.4) on "
+            "the real MNIST digits: the 400–400–676 DBM of examples/paper-dbm-mnist-cpu.toml (short pre-training "
+            "and joint training, update_rule 'original'), then 4 pruning steps alternating W2 and W1 (schedule "
+            "'layer2-first': two of the thesis's ten iterations), each removing the 10 % least (variance FI) or "
+            "most (anti-FI) important weights of one layer, keeping unconnected h1 units, evaluated after pruning "
+            "and after 1 epoch of retraining (thesis: 15) with logistic-regression and RBF-SVM encoding (on "
+            "subsets) and generated digits; finally each pruned architecture is trained from scratch (minimal "
+            "models)."),
+        "expected_time": "about 70 min on a 2-core CPU (2 criteria × 2 seeds, one thread); GPU time not yet measured",
         "data": {"source": "mnist"},
         "model": {"kind": "dbm", "hidden": [400, 676], "receptive_field": 5, "visible_bias": -1.0, "hidden_bias": -2.0},
         "pretrain": [
@@ -186,8 +188,8 @@ PRESETS: dict[str, dict] = {
         "retrain": {"epochs": 1, "batch_size": 100, "learning_rate": 0.01, "momentum": 0.5, "n_chains": 100,
                     "max_norm": 6.0, "mf_max_iter": 10, "update_rule": "original"},
         "sampling": {"n_samples": 10_000, "mode": "persistent", "n_chains": 1000, "steps": 20, "burn_in": 200},
-        "pruning": {"criteria": ["variance_fi"], "percent": [10.0, 10.0], "iterations": 4, "schedule": "layer2-first",
-                    "remove_dead_ends": False},
+        "pruning": {"criteria": ["variance_fi", "anti_fi"], "percent": [10.0, 10.0], "iterations": 4,
+                    "schedule": "layer2-first", "remove_dead_ends": False, "minimal_model": True},
         "evaluation": {"metrics": ["encoding_error", "encoding_error_svm", "generation"], "classifier_n_train": 10_000,
                        "classifier_max_iter": 100, "mf_max_iter": 20,
                        "options": {"encoding_error_svm": {"n_train": 5000, "n_test": 2000}}},
