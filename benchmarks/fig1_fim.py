@@ -68,20 +68,21 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 is fastest for batch-1 CD)")
     ap.add_argument("--variant", choices=["spec", "original"], default="spec",
-                    help="spec: SPEC §2 hyperparameters; original: our reading of the original code's effective "
-                         "schedule (learning rate 0.01 in both epochs after its off-by-one, and its momentum "
-                         "quirk v ← lr(μv + g), i.e. classical momentum lr·μ = 0.009)")
+                    help="the update rule (SPEC §2): 'spec' = classical momentum with the text's schedule; "
+                         "'original' = update_rule 'original' (v ← lr(μv + g), schedule entry min(e+1, n−1))")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    lr, mom = ([0.1, 0.01], 0.9) if args.variant == "spec" else ([0.01, 0.01], 0.009)
-    print(f"variant {args.variant}: learning rate {lr}, momentum {mom}")
+    rule = "classical" if args.variant == "spec" else "original"
+    lr, mom = [0.1, 0.01], 0.9
+    print(f"variant {args.variant}: learning rate {lr}, momentum {mom}, update_rule {rule!r}")
     x = load_patches(90_000, seed=0)
     print(f"patches: {x.shape}, mean activity {x.mean():.3f}")
     for seed in args.seeds:
         rbm = bp.RBM(13, 70, seed=seed, hidden_bias=-2.0).init_visible_bias(x)
         t0 = time.perf_counter()
-        bp.training.train_rbm(rbm, x, epochs=2, batch_size=1, learning_rate=lr, momentum=mom, k=1, seed=seed)
+        bp.training.train_rbm(rbm, x, epochs=2, batch_size=1, learning_rate=lr, momentum=mom, k=1, seed=seed,
+                              update_rule=rule)
         t_train = time.perf_counter() - t0
 
         t0 = time.perf_counter()
