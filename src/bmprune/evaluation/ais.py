@@ -179,6 +179,7 @@ def ais(
     *,
     base_eps: float = 1e-3,
     dtype: torch.dtype | None = None,
+    mf_subset: int = 5000,
 ) -> AISResult:
     """Estimate log Z of every replica by annealed importance sampling.
 
@@ -209,7 +210,11 @@ def ais(
         (the base-rate model of Salakhutdinov & Murray), clipped to
         [``base_eps``, 1 − ``base_eps``]; falls back to uniform (b_A = 0) when ``data`` is
         None. ``"uniform"``: b_A = 0. An array: the logits as given. Hidden units of the
-        base model are always uniform (bias 0, no weights).
+        base model are uniform (bias 0, no weights), except, for ``base="data"`` with data, the
+        even hidden layers of a DBM (h², …; the sampled ones): their base rates are the mean
+        of the mean-field posterior over (up to ``mf_subset``) data patterns, clipped like
+        b_A. A base close to the model shortens the annealing a lot: the top layer of a
+        trained DBM is sparse, and annealing it from uniform needs many more β.
     data : array or tensor of shape (N, n_visible) or (R, N, n_visible), binary, optional
         Patterns for the base rates (e.g. the training set); only read when ``base="data"``.
     betas : array of shape (K + 1,), optional
@@ -220,6 +225,8 @@ def ais(
     dtype : torch.dtype, optional
         Sampling dtype; default the model's (float32). Log weights are always accumulated in
         float64.
+    mf_subset : int, default 5000
+        Data patterns whose mean-field posterior gives the even hidden layers' base rates.
 
     Returns
     -------
@@ -282,11 +289,15 @@ def ais(
     if not (0.0 < float(base_eps) < 0.5):
         raise ConfigError(f"base_eps must lie in (0, 0.5); got {base_eps}")
     b_a = _base_bias(base, data, R, n_visible, float(base_eps), model.device)           # (R, nv) float64
+    hidden_a = _hidden_base(model, base, data, float(base_eps), mf_subset)             # even hidden layers' logits
     # log Z_A: independent visible units with logits b_A, every alive hidden unit uniform
-    log_z_base = (F.softplus(b_a) * net.alive[0]).sum(-1) \
+    log_z_base = (F.softplus(b_a) * net.alive[0]).sum(-1) + sum(
+        (F.softplus(c) * net.alive[l]).sum(-1) - math.log(2.0) * net.alive[l].sum(-1).double()
+        for l, c in hidden_a.items()) \
         + math.log(2.0) * sum(a.sum(-1).double() for a in net.alive[1:])
     rng = Streams.coerce(seed, R, model.device)
-    log_w = _ais_runs(net, b_a.to(net.dtype), sched.tolist(), n_runs, rng)
+    log_w = _ais_runs(net, b_a.to(net.dtype), sched.tolist(), n_runs, rng,
+                      {l: c.to(net.dtype) for l, c in hidden_a.items()})
     log_z, log_z_std = _log_mean_exp(log_w)
     return AISResult(log_z=log_z_base + log_z, log_z_std=log_z_std, log_w=log_w,
                      log_z_base=log_z_base, base_bias=b_a, betas=sched)
@@ -513,6 +524,22 @@ def _base_bias(base, data, R: int, nv: int, eps: float, device) -> torch.Tensor:
     return t.expand(R, nv).clone()
 
 
+def _hidden_base(model, base, data, eps: float, mf_subset: int) -> dict[int, torch.Tensor]:
+    """Base logits (R, n_l) float64 of the even hidden layers l ≥ 2: logit of their mean-field
+    activity on the data (``base="data"`` with data and L ≥ 2), else {} (uniform)."""
+    L = len(model.weights)
+    if L < 2 or not (isinstance(base, str) and base == "data") or data is None:
+        return {}
+    x = as_binary(data, model.biases[0].shape[1], name="data", n_replicas=model.n_replicas, dtype=model.dtype,
+                  device=model.device)[:, : int(mf_subset)]
+    mu = model.mean_field(x)                                                              # [μ¹, …, μ^L]
+    out = {}
+    for l in range(2, L + 1, 2):
+        p = mu[l - 1].double().mean(dim=1).clamp(eps, 1.0 - eps)                           # (R, n_l)
+        out[l] = torch.log(p / (1.0 - p)) * model.alive[l]
+    return out
+
+
 def _check_patterns(model, v) -> torch.Tensor:
     """Validated patterns (R, B, n_visible) float64."""
     R, nv = model.n_replicas, model.biases[0].shape[1]
@@ -577,7 +604,7 @@ class _Uniforms:
 
 
 # --- the AIS kernel ----------------------------------------------------------------------
-def _ais_runs(net: _Network, b_a: torch.Tensor, betas: list[float], C: int, g) -> torch.Tensor:
+def _ais_runs(net: _Network, b_a: torch.Tensor, betas: list[float], C: int, g, hidden_a=None) -> torch.Tensor:
     """Log importance weights (R, C) float64 of C AIS runs per replica (trusted inputs).
 
     Chains hold the even layers, each (R, n_l, C) (units-major, so that sparse weights act
@@ -592,17 +619,20 @@ def _ais_runs(net: _Network, b_a: torch.Tensor, betas: list[float], C: int, g) -
     odd, even = list(range(1, L + 1, 2)), list(range(0, L + 1, 2))
     n_odd, n_even = sum(sizes[l] for l in odd), sum(sizes[l] for l in even)
     col = [x.unsqueeze(2) for x in net.b]                                        # (R, n_l, 1)
-    base = [b_a.unsqueeze(2)] + [None] * L                                       # b_A for v, 0 elsewhere
+    # base logits: b_A for v, the even hidden layers' base rates where given, else 0 (uniform)
+    base = [b_a.unsqueeze(2)] + [None if (hidden_a or {}).get(l) is None else hidden_a[l].unsqueeze(2)
+                                 for l in range(1, L + 1)]
     alive = [x.unsqueeze(2) for x in net.alive]
     dead = [bool((x == 0).any()) for x in net.alive]
-    d = [(net.b[l] - (b_a if l == 0 else 0.0)).mul(net.alive[l]).unsqueeze(1) for l in even]   # (R, 1, n_l)
+    d = [(net.b[l] - (0.0 if base[l] is None else base[l].squeeze(2))).mul(net.alive[l]).unsqueeze(1)
+         for l in even]                                                          # (R, 1, n_l)
     x_max = max(net.x_max[l] for l in odd)
     x: list = [None] * (L + 1)                                                   # layer states (R, n_l, C)
     # exact sample of the base model: v ~ σ(b_A), even hidden layers uniform, dead units 0
     u = _uniform((n_even, C), g, dt, dev)                                      # (R, n_even, C)
     pos = 0
     for l in even:
-        p0 = torch.sigmoid(base[0]) if l == 0 else torch.full_like(col[l], 0.5)
+        p0 = torch.full_like(col[l], 0.5) if base[l] is None else torch.sigmoid(base[l])
         x[l] = torch.lt(u[:, pos:pos + sizes[l]], p0 * alive[l]).to(dt)
         pos += sizes[l]
     A = {l: torch.empty(R, sizes[l], C, dtype=dt, device=dev) for l in range(L + 1)}   # inputs, then p
@@ -649,7 +679,7 @@ def _ais_runs(net: _Network, b_a: torch.Tensor, betas: list[float], C: int, g) -
             pos += sizes[l]
         pos = 0
         for l in even:
-            bias = col[l] * bk if l else col[0] * bk + base[0] * (1.0 - bk)
+            bias = col[l] * bk if base[l] is None else col[l] * bk + base[l] * (1.0 - bk)
             p_l = layer_input(l, bk, bias).sigmoid_()
             if dead[l]:
                 p_l.mul_(alive[l])
