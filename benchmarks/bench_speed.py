@@ -7,6 +7,9 @@ Times, in one run and on the same machine, for each source tree:
   brief pre-training; seconds per 60,000-pattern epoch, extrapolated from ``--patterns``.
 * ``sample``: independent-chain Gibbs sampling of 10 replicas of a 13 × 70 RBM (the paper's
   CIFAR model, briefly trained on photo patches), 10,000 chains × 200 sweeps.
+* ``stage``: the same for 70 replicas (untrained), 10,000 chains × 200 sweeps — one of the nine
+  chunks of a sampling stage of ``paper-rbm-cifar --seeds 10``, where each layer's tensors are
+  above glibc's 32 MB mmap threshold.
 * ``cd``: one CD-1 epoch at batch size 1 of 70 replicas of the 13 × 70 RBM on 20,000 patches.
 
 Each measurement runs in a fresh subprocess with ``PYTHONPATH=<tree>/src``, alternating trees,
@@ -59,6 +62,13 @@ WORKER = textwrap.dedent("""
         v, h = bp.sample(rbm, patterns, steps=200, seed=2)
         out["seconds"] = time.perf_counter() - t
         out["mean_v"] = float(v.mean())
+    elif what == "stage":
+        # one 10,000-chain chunk of the CIFAR sampling stage: all 70 replicas of paper-rbm-cifar
+        rbm = bp.RBM(13, 70, n_replicas=70, seed=0, hidden_bias=-2.0)
+        t = time.perf_counter()
+        v, h = bp.sample(rbm, patterns, steps=200, seed=2)
+        out["seconds"] = time.perf_counter() - t
+        out["mean_v"] = float(v.mean())
     elif what == "cd":
         photos = bp.data.load_photo_patches(radius=2.1, n_patches=patterns, seed=0)
         rbm = bp.RBM(13, 70, n_replicas=70, seed=0, hidden_bias=-2.0).init_visible_bias(photos.x)
@@ -68,7 +78,7 @@ WORKER = textwrap.dedent("""
     print(json.dumps(out))
 """)
 
-DEFAULT_SIZE = {"dbm": 1000, "sample": 10000, "cd": 20000}
+DEFAULT_SIZE = {"dbm": 1000, "sample": 10000, "stage": 10000, "cd": 20000}
 
 
 def measure(tree: Path, what: str, threads: int, size: int) -> dict:

@@ -67,3 +67,29 @@ def test_the_table_sweep_of_small_rbms_equals_the_plain_gibbs_sweep():
     assert bool((a[1][1, :, 4] == 0).all())                             # the dead unit stays off
     dbm, wide = bp.DBM([5, 4, 3]), random_rbm(20, 3)                   # no table: a DBM, a wide visible layer
     assert sweep_function(dbm) == dbm.gibbs_step and sweep_function(wide) == wide.gibbs_step
+
+
+@pytest.mark.parametrize("mode, kw", [("independent", dict(steps=3, chunk_size=10)),
+                                      ("persistent", dict(n_chains=10, burn_in=2, thin=2))])
+def test_chunks_kept_by_the_caller_stay_intact(tiny, mode, kw):
+    """The table sweep reuses its buffers from sweep to sweep: the sampler hands out copies, so
+    chunks kept in a list are not overwritten by the chains' later states."""
+    kept = list(bp.iter_samples(tiny, 30, mode=mode, seed=4, **kw))
+    copied = [tuple(s.clone() for s in c) for c in bp.iter_samples(tiny, 30, mode=mode, seed=4, **kw)]
+    assert len(kept) == 3
+    for a, b in zip(kept, copied):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(kept[0][0], kept[-1][0])
+
+
+def test_uniform_draws_into_a_buffer_are_the_same_draws():
+    s, t = bp.rng.Streams.from_seed(3, 2), bp.rng.Streams.from_seed(3, 2)
+    buf = torch.empty(2, 5, 4)
+    out = s.uniform((5, 4), out=buf)
+    assert out.data_ptr() == buf.data_ptr() and torch.equal(out, t.uniform((5, 4)))
+    p = torch.full((2, 5, 4), 0.5)
+    assert torch.equal(s.bernoulli(p, out=buf), t.bernoulli(p)) and buf.data_ptr() == out.data_ptr()
+    with pytest.raises(bp.ConfigError, match="out must be"):
+        s.uniform((5, 3), out=buf)
+    with pytest.raises(bp.ConfigError, match="out must be"):
+        s.uniform((5, 4), torch.float64, out=buf)

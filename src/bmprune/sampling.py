@@ -56,11 +56,21 @@ def sweep_function(model):
     powers = (2 ** torch.arange(n_v, device=model.device)).to(model.dtype)               # bit i = unit i
     offset = (torch.arange(R, device=model.device) * 2**n_v).unsqueeze(1)               # (R, 1)
 
+    bufs: dict[str, torch.Tensor] = {}
+
     def step(x, rng):
+        # p(h | v), the hidden uniforms and the visible uniforms go into buffers reused from
+        # sweep to sweep (the chains' states live in them: callers copy the states they keep)
         v = x[0]
+        C = v.shape[1]
+        if bufs.get("hp") is None or bufs["hp"].shape[0] != R * C:
+            bufs.update(hp=torch.empty(R * C, n_h, dtype=table.dtype, device=table.device),
+                        uh=torch.empty(R, C, n_h, dtype=v.dtype, device=v.device),
+                        uv=torch.empty(R, C, n_v, dtype=v.dtype, device=v.device))
         code = torch.matmul(v, powers).long().add_(offset)                               # (R, C)
-        h = rng.bernoulli(table.index_select(0, code.flatten()).view(R, -1, n_h))
-        return rng.bernoulli(conditional(0, [None, h], W, b, alive)), h
+        hp = torch.index_select(table, 0, code.flatten(), out=bufs["hp"]).view(R, C, n_h)
+        h = rng.bernoulli(hp, out=bufs["uh"])
+        return rng.bernoulli(conditional(0, [None, h], W, b, alive), out=bufs["uv"]), h
     return step
 
 
@@ -120,7 +130,7 @@ def iter_samples(
             for _ in range(steps):
                 states = sweep(states, g)
             done += n
-            yield states
+            yield tuple(s.clone() for s in states)      # the sweep may reuse its buffers
     elif mode == "persistent":
         C = int(n_chains or min(1000, n_samples))
         thin_ = steps if thin is None else int(thin)
@@ -133,7 +143,7 @@ def iter_samples(
         done = 0
         while True:
             n = min(C, n_samples - done)
-            yield tuple(s[:, :n] for s in states) if n < C else states
+            yield tuple(s[:, :n].clone() for s in states)
             done += n
             if done >= n_samples:
                 break
