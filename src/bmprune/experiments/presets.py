@@ -92,7 +92,7 @@ PRESETS: dict[str, dict] = {
             "The paper's CIFAR-10 experiment (Table 1, Figs 1–2), trained as its published numbers were: "
             "update_rule 'original' (the original code's momentum lr·(μ·v + g), i.e. practically none, and "
             "its shifted learning-rate schedule; SPEC §2). " + _CIFAR_WHAT),
-        "expected_time": "about 1 h 20 min on a 2-core CPU for 7 criteria × 10 seeds (most of it drawing 90,000 samples × 200 sweeps per replica); GPU time not yet measured",
+        "expected_time": "about 30 min on a 2-core CPU with --threads 2 for 7 criteria × 10 seeds (31.6 min measured; most of it drawing 90,000 samples × 200 sweeps per replica); GPU time not yet measured",
         **_CIFAR_RBM,
         "train": {**_CIFAR_TRAIN, "update_rule": "original"},
         "retrain": {**_CIFAR_TRAIN, "update_rule": "original"},
@@ -103,7 +103,7 @@ PRESETS: dict[str, dict] = {
             "The paper's CIFAR-10 experiment with the values its text states and classical momentum "
             "(update_rule 'classical'), which the published numbers were not trained with (SPEC §2). "
             + _CIFAR_WHAT),
-        "expected_time": "about 1 h 20 min on a 2-core CPU for 7 criteria × 10 seeds; GPU time not yet measured",
+        "expected_time": "about 30 min on a 2-core CPU with --threads 2 for 7 criteria × 10 seeds; GPU time not yet measured",
         **_CIFAR_RBM,
         "train": dict(_CIFAR_TRAIN),
         "retrain": dict(_CIFAR_TRAIN),
@@ -139,7 +139,7 @@ PRESETS: dict[str, dict] = {
             "max(Σ_i F_ij, F_bj) of the sampled FIM diagonal (unit_fi), the least important (unit_anti_fi) or random "
             "ones — with the remaining weights × 100/50, then 2 epochs of retraining; exact KL before and after. "
             "Trained with update_rule 'original', as the thesis's code (the paper's) did (SPEC §2)."),
-        "expected_time": "about 10 min on a 2-core CPU (3 criteria × 5 seeds); GPU time not yet measured",
+        "expected_time": "about 7 min on one core of a 2-core CPU (3 criteria × 5 seeds; 7.3 min measured); GPU time not yet measured",
         **_thesis_cifar(2.1, 100),
         "retrain": {**_CIFAR_TRAIN, "update_rule": "original"},
         "pruning": {"criteria": ["unit_fi", "unit_anti_fi", "random_units"], "keep_units": 50, "iterations": 1,
@@ -155,7 +155,7 @@ PRESETS: dict[str, dict] = {
             "pruning every weight whose sampled FIM-diagonal entry is below 0.05, unconnected hidden units kept, "
             "each followed by 2 epochs of retraining at 0.01 then 0.001; the FIM trace and connected units per "
             "iteration. Trained with update_rule 'original' (the thesis's code)."),
-        "expected_time": "about 25 min on a 2-core CPU (3 seeds); GPU time not yet measured",
+        "expected_time": "about 8 min on one core of a 2-core CPU (3 seeds; 7.9 min measured); GPU time not yet measured",
         **_thesis_cifar(3.5, 150),
         "retrain": {"epochs": 2, "batch_size": 1, "learning_rate": [0.01, 0.001], "momentum": 0.9,
                     "update_rule": "original"},
@@ -174,7 +174,7 @@ PRESETS: dict[str, dict] = {
             "and after 1 epoch of retraining (thesis: 15) with logistic-regression and RBF-SVM encoding (on "
             "subsets) and generated digits; finally each pruned architecture is trained from scratch (minimal "
             "models)."),
-        "expected_time": "about 70 min on a 2-core CPU (2 criteria × 2 seeds, one thread); GPU time not yet measured",
+        "expected_time": "about 50 min on one core of a 2-core CPU (2 criteria × 2 seeds; 49 min measured, 22 of them training the minimal models); GPU time not yet measured",
         "data": {"source": "mnist"},
         "model": {"kind": "dbm", "hidden": [400, 676], "receptive_field": 5, "visible_bias": -1.0, "hidden_bias": -2.0},
         "pretrain": [
