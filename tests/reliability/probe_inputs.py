@@ -43,22 +43,14 @@ from bmprune.errors import BmpruneError
 from bmprune.experiments import load_config
 from bmprune.experiments.rundir import LOCK_FILE, OWNER_FILE
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # run as a script: tests/ for reliability.runs
+from reliability.runs import MICRO, write_checkpoint
+
 torch.set_num_threads(1)
 ROOT = Path(tempfile.mkdtemp(prefix="bmprune-probe-"))
 os.environ["BMPRUNE_CACHE_DIR"] = str(ROOT / "cache")
 cli = CliRunner()
 
-MICRO = {
-    "name": "micro",
-    "data": {"source": "photo_patches", "radius": 1.5, "n_patches": 300},
-    "model": {"kind": "rbm", "hidden": [4], "hidden_bias": -1.0},
-    "train": {"epochs": 1, "batch_size": 10, "learning_rate": 0.05, "momentum": 0.5},
-    "retrain": {"epochs": 1, "batch_size": 10, "learning_rate": 0.02, "momentum": 0.5},
-    "sampling": {"n_samples": 200, "steps": 5},
-    "pruning": {"criteria": ["variance_fi", "random_weights"], "percent": 50.0, "iterations": 2},
-    "evaluation": {"metrics": ["exact_kl"]},
-    "seeds": 1,
-}
 
 results: list[tuple[str, str, str, str]] = []     # kind, case, outcome, detail
 _n = [0]
@@ -323,21 +315,12 @@ def probe_checkpoints() -> None:
     dbm = bp.DBM([5, 4, 3], n_replicas=2, seed=2)
 
     def write(model, tensors=None, meta=None, drop=()):
-        t = {k: v.contiguous() for k, v in model.named_tensors().items()}
-        t.update(tensors or {})
-        m = {"bmprune_kind": model.kind, "bmprune_config": json.dumps(model.config), "bmprune_version": bp.__version__}
-        m.update(meta or {})
-        for k in drop:
-            t.pop(k, None)
-            m.pop(k, None)
-        p = fresh("ck").with_suffix(".safetensors")
-        save_file(t, str(p), metadata=m)
-        return p
+        return write_checkpoint(fresh("ck").with_suffix(".safetensors"), model, tensors=tensors, meta=meta, drop=drop)
 
     W = rbm.W.clone()
     nan = W.clone(); nan[0, 0, 0] = float("nan")
     inf = W.clone(); inf[1, 1, 1] = -float("inf")
-    huge = W.clone(); huge[0, 1, 1] = 1e39 if False else 3e38
+    huge = W.clone(); huge[0, 1, 1] = 3e38
     masked = W.clone(); masked[1, 0, 2] = 0.3                 # replica 1's unit 2 is dead
     cases = {
         "NaN weight": ({"W": nan}, {}), "-inf weight": ({"W": inf}, {}),

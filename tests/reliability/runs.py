@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
+from safetensors.torch import save_file
 
+import bmprune as bp
 from bmprune.experiments.rundir import LOCK_FILE, OWNER_FILE
 
 MICRO = {
@@ -81,3 +84,16 @@ def chmod_tree(root: Path, writable: bool) -> None:
     for p in [root, *root.rglob("*")]:
         mode = (0o755 if p.is_dir() else 0o644) if writable else (0o555 if p.is_dir() else 0o444)
         os.chmod(p, mode)
+
+
+def write_checkpoint(path, model, *, tensors=None, meta=None, drop=()):
+    """Save ``model`` as save_model does, with tensors / metadata replaced or dropped."""
+    t = {k: v.contiguous() for k, v in model.named_tensors().items()}
+    t.update(tensors or {})
+    m = {"bmprune_kind": model.kind, "bmprune_config": json.dumps(model.config), "bmprune_version": bp.__version__}
+    m.update(meta or {})
+    for k in drop:
+        t.pop(k, None)
+        m.pop(k, None)
+    save_file(t, str(path), metadata={k: v for k, v in m.items() if v is not None})
+    return path

@@ -11,7 +11,7 @@ import json
 
 import pytest
 import torch
-from reliability.runs import snapshot
+from reliability.runs import snapshot, write_checkpoint
 from safetensors.torch import save_file
 
 import bmprune as bp
@@ -27,19 +27,6 @@ def _rbm():
 
 def _dbm():
     return bp.DBM([5, 4, 3], n_replicas=2, seed=2).apply_masks()
-
-
-def _write(path, model, *, tensors=None, meta=None, drop=()):
-    """Save ``model`` as save_model does, with tensors / metadata replaced or dropped."""
-    t = {k: v.contiguous() for k, v in model.named_tensors().items()}
-    t.update(tensors or {})
-    m = {"bmprune_kind": model.kind, "bmprune_config": json.dumps(model.config), "bmprune_version": bp.__version__}
-    m.update(meta or {})
-    for k in drop:
-        t.pop(k, None)
-        m.pop(k, None)
-    save_file(t, str(path), metadata={k: v for k, v in m.items() if v is not None})
-    return path
 
 
 def _W(f):
@@ -80,7 +67,7 @@ RBM_CASES = {
 @pytest.mark.parametrize("name", list(RBM_CASES))
 def test_damaged_rbm_checkpoint(tmp_path, name):
     tensors, meta, message = RBM_CASES[name]
-    p = _write(tmp_path / "m.safetensors", _rbm(), tensors=tensors, meta=meta)
+    p = write_checkpoint(tmp_path / "m.safetensors", _rbm(), tensors=tensors, meta=meta)
     before = snapshot(tmp_path)
     with pytest.raises(CheckpointError, match=message):
         bp.load_model(p)
@@ -88,7 +75,7 @@ def test_damaged_rbm_checkpoint(tmp_path, name):
 
 
 def test_missing_tensor(tmp_path):
-    p = _write(tmp_path / "m.safetensors", _rbm(), drop=["alive.1"])
+    p = write_checkpoint(tmp_path / "m.safetensors", _rbm(), drop=["alive.1"])
     with pytest.raises(CheckpointError, match=r"missing \['alive.1'\]"):
         bp.load_model(p)
 
@@ -100,7 +87,7 @@ def test_missing_tensor(tmp_path):
     ({"weight_mask.1": torch.ones(2, 4, 3, dtype=torch.int64)}, {}, "bool mask"),
 ])
 def test_damaged_dbm_checkpoint(tmp_path, tensors, meta, message):
-    p = _write(tmp_path / "m.safetensors", _dbm(), tensors=tensors, meta=meta)
+    p = write_checkpoint(tmp_path / "m.safetensors", _dbm(), tensors=tensors, meta=meta)
     with pytest.raises(CheckpointError, match=message):
         bp.load_model(p)
 
@@ -115,7 +102,7 @@ def test_unreadable_files(tmp_path, content):
 
 
 def test_truncated_foreign_missing_and_directory(tmp_path):
-    good = _write(tmp_path / "good.safetensors", _rbm()).read_bytes()
+    good = write_checkpoint(tmp_path / "good.safetensors", _rbm()).read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         bp.load_model(tmp_path / "cut.safetensors")
@@ -130,17 +117,17 @@ def test_truncated_foreign_missing_and_directory(tmp_path):
 
 def test_valid_checkpoints_load_and_other_minor_versions_too(tmp_path):
     rbm = _rbm()
-    p = _write(tmp_path / "m.safetensors", rbm, meta={"bmprune_version": "0.9.3"})
+    p = write_checkpoint(tmp_path / "m.safetensors", rbm, meta={"bmprune_version": "0.9.3"})
     back = bp.load_model(p)
     assert torch.equal(back.W, rbm.W) and torch.equal(back.alive[1], rbm.alive[1])
-    dbm = bp.load_model(_write(tmp_path / "d.safetensors", _dbm()))
+    dbm = bp.load_model(write_checkpoint(tmp_path / "d.safetensors", _dbm()))
     assert dbm.layer_sizes == [5, 4, 3]
-    f64 = bp.load_model(_write(tmp_path / "f.safetensors", rbm.to(dtype=torch.float64)))
+    f64 = bp.load_model(write_checkpoint(tmp_path / "f.safetensors", rbm.to(dtype=torch.float64)))
     assert f64.dtype == torch.float64
 
 
 def test_wrong_class_and_device(tmp_path):
-    p = _write(tmp_path / "d.safetensors", _dbm())
+    p = write_checkpoint(tmp_path / "d.safetensors", _dbm())
     with pytest.raises(CheckpointError, match="not a RBM"):
         bp.RBM.load(p)
     with pytest.raises(ConfigError, match="device"):
@@ -150,7 +137,7 @@ def test_wrong_class_and_device(tmp_path):
 def test_a_failed_write_is_a_checkpoint_error_and_leaves_the_old_file(tmp_path, monkeypatch):
     import os
 
-    p = _write(tmp_path / "m.safetensors", _rbm())
+    p = write_checkpoint(tmp_path / "m.safetensors", _rbm())
     before = snapshot(tmp_path)
 
     def full(*a, **k):
