@@ -93,3 +93,64 @@ def test_uniform_draws_into_a_buffer_are_the_same_draws():
         s.uniform((5, 3), out=buf)
     with pytest.raises(bp.ConfigError, match="out must be"):
         s.uniform((5, 4), torch.float64, out=buf)
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (64, 70), (1,), (9, 13)])
+def test_integer_bernoulli_draws_are_the_float_comparison(shape):
+    """Issue 18: float32 Bernoulli draws compare the streams' raw 32-bit words with ⌈p·2²⁴⌉ —
+    exactly the samples of ``uniform < p`` (same words, same order), also with float32 uniforms
+    of odd length drawn in between (numpy keeps half a 64-bit output for the next draw)."""
+    s, t = bp.rng.Streams.from_seed(3, 4), bp.rng.Streams.from_seed(3, 4)
+    g = torch.Generator().manual_seed(0)
+    for step in range(4):
+        p = torch.rand(4, *shape, generator=g)
+        p[0] = 0.0                                                     # never
+        p[1].view(-1)[0] = 1.0                                         # always
+        grid = torch.tensor([5, 2**23, 2**24 - 1]) / 2**24               # exactly on the uniforms' grid
+        p[2].view(-1)[:3] = grid[:p[2].numel()]
+        p[3].view(-1)[0] = 1e-9                                        # below the grid's first step
+        x = s.bernoulli(p) if step % 2 else s.bernoulli(p, out=torch.empty_like(p))
+        assert torch.equal(x, (t.uniform(shape) < p).float())
+        assert bool((x[0] == 0).all()) and float(x[1].view(-1)[0]) == 1.0
+        assert torch.equal(s.uniform((3,)), t.uniform((3,)))           # odd: a half word stays buffered
+    t64 = bp.rng.Streams.from_seed(3, 4)
+    p64 = torch.full((4, 5), 0.3, dtype=torch.float64)                 # float64: the float path, unchanged
+    assert torch.equal(bp.rng.Streams.from_seed(3, 4).bernoulli(p64), (t64.uniform((5,), torch.float64) < p64).double())
+
+
+def test_bernoulli_below_checks_its_arguments():
+    s = bp.rng.Streams.from_seed(0, 2)
+    with pytest.raises(bp.ConfigError, match="int32"):
+        s.bernoulli_below(torch.zeros(2, 3))
+    with pytest.raises(bp.ConfigError, match="out must be"):
+        s.bernoulli_below(torch.zeros(2, 3, dtype=torch.int32), out=torch.empty(2, 4))
+    with pytest.raises(bp.ConfigError, match="out must be"):
+        s.bernoulli(torch.zeros(2, 3), out=torch.empty(3, 2).T)
+    assert torch.equal(bp.rng.thresholds(torch.tensor([0.0, 1.0, 0.5, 2.0**-30, 7.0, -1.0])),
+                       torch.tensor([0, 2**24, 2**23, 1, 2**24, -1], dtype=torch.int32))
+
+
+def test_the_float32_table_sweep_on_threads_equals_the_plain_gibbs_sweep():
+    """Issue 18: the float32 table sweep (integer thresholds; replicas split over threads, each
+    running its ops on one thread) draws the chain of the plain Gibbs sweep from the same
+    streams, and leaves torch's thread count as it was."""
+    from bmprune.sampling import sweep_function
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rbm = random_rbm(6, 9, R=5, seed=4, std=1.5, dtype=torch.float32)
+        rbm.alive[0][2, 1] = False
+        rbm.apply_masks()
+        table = sweep_function(rbm)
+        a = b = rbm.init_chains(301, 1)
+        ra, rb = bp.rng.Streams.from_seed(6, 5), bp.rng.Streams.from_seed(6, 5)
+        for _ in range(3):
+            a, b = table(a, ra), rbm.gibbs_step(b, rb)
+            assert torch.get_num_threads() == 2
+            # float32 probabilities of two kernels may differ by an ulp, so a uniform may fall
+            # between them: allow a handful of the 5 × 301 × 15 states per sweep to differ
+            assert sum(int((x != y).sum()) for x, y in zip(a, b)) <= 5
+        assert bool((a[0][2, :, 1] == 0).all())                         # the dead visible unit stays off
+    finally:
+        torch.set_num_threads(threads)
