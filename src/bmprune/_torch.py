@@ -5,6 +5,7 @@ Randomness lives in :mod:`bmprune.rng` (per-replica streams).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -55,3 +56,41 @@ def as_binary(
         if ((x != 0) & (x != 1)).any():
             raise DataError(f"{name} must be binary (0/1); found other values")
     return x.to(device=device if device is not None else x.device, dtype=dtype)
+
+
+# --- replicas on threads ---------------------------------------------------------------
+_POOL: ThreadPoolExecutor | None = None
+
+
+def replica_groups(n_replicas: int, device) -> list[tuple[int, int]]:
+    """Contiguous replica ranges [lo, hi), one per CPU thread torch may use (one range on a GPU).
+
+    Replicas are independent networks, so a population's hot loops can run a range per
+    thread (:func:`run_replica_groups`) instead of every small op on all threads.
+    """
+    R = int(n_replicas)
+    n = max(1, min(R, torch.get_num_threads())) if torch.device(device).type == "cpu" else 1
+    bounds = [round(i * R / n) for i in range(n + 1)]
+    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def run_replica_groups(fn, groups: list[tuple[int, int]]) -> list:
+    """``[fn(group) for group in groups]``, one Python thread per group, torch's ops on one thread each.
+
+    torch's ops release the GIL, so the groups run in parallel; on this project's 2-core CPU,
+    two single-threaded halves of a population run 1.3–1.5× faster than every op of the whole
+    population on two threads (small GEMMs, many elementwise ops: little to share per op).
+    torch's thread count is process-wide: it is 1 for the duration and restored afterwards.
+    A single group runs on the calling thread, unchanged.
+    """
+    if len(groups) == 1:
+        return [fn(groups[0])]
+    global _POOL
+    threads = torch.get_num_threads()
+    if _POOL is None or _POOL._max_workers < len(groups):
+        _POOL = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="bmprune-replicas")
+    torch.set_num_threads(1)
+    try:
+        return [f.result() for f in [_POOL.submit(fn, g) for g in groups]]
+    finally:
+        torch.set_num_threads(threads)

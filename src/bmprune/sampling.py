@@ -20,10 +20,10 @@ order whatever the population, so a replica's samples depend on its own key only
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ._torch import replica_groups, run_replica_groups
 from .errors import ConfigError
 from .models.base import conditional
 from .models.enumeration import binary_states
@@ -84,40 +84,13 @@ def sweep_function(model):
         if bufs.get("uh") is None or bufs["uh"].shape[1] != C:
             bufs.update(uh=torch.empty(R, C, n_h, dtype=v.dtype, device=v.device),
                         uv=torch.empty(R, C, n_v, dtype=v.dtype, device=v.device))
-        groups = _replica_groups(R, v.device)
+        # replicas split over threads, each running its ops single-threaded (1.5× faster here)
+        groups = replica_groups(R, v.device)
         if len(groups) == 1:
             return sweep_rows(v, rng, 0, R), bufs["uh"]
-        # one thread per group of replicas, each running its ops single-threaded: on 2 CPU
-        # cores 1.5× faster than running every (small) op on 2 threads
-        _run_single_threaded(lambda g: sweep_rows(v[g[0]:g[1]], rng.select(slice(*g)), *g), groups)
+        run_replica_groups(lambda g: sweep_rows(v[g[0]:g[1]], rng.select(slice(*g)), *g), groups)
         return bufs["uv"], bufs["uh"]
     return step
-
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _replica_groups(R: int, device) -> list[tuple[int, int]]:
-    """Contiguous replica ranges, one per CPU thread torch may use (one range on a GPU)."""
-    n = min(R, torch.get_num_threads()) if torch.device(device).type == "cpu" else 1
-    bounds = [round(i * R / n) for i in range(n + 1)]
-    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-
-
-def _run_single_threaded(fn, groups) -> list:
-    """``fn(group)`` for every group, one Python thread each, with torch's ops on one thread.
-
-    torch's thread count is process-wide: it is set to 1 for the duration and restored.
-    """
-    global _POOL
-    threads = torch.get_num_threads()
-    if _POOL is None or _POOL._max_workers < len(groups):
-        _POOL = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="bmprune-sweep")
-    torch.set_num_threads(1)
-    try:
-        return [f.result() for f in [_POOL.submit(fn, g) for g in groups]]
-    finally:
-        torch.set_num_threads(threads)
 
 
 def iter_samples(

@@ -333,3 +333,27 @@ def test_digits_features_classify_far_above_chance():
     raw = LogisticRegression(C=1.0, max_iter=3000).fit(Xtr, ytr).score(Xte, yte)
     print(f"\ndigits held-out accuracy: DBM top-layer features {acc}, raw binarised pixels {raw:.3f}")
     assert min(acc) > 0.8
+
+
+def test_replica_groups_on_threads_train_as_one_population():
+    """Issue 18: with 2 CPU threads the population trains as groups of replicas, each on its own
+    thread (its slice of θ, velocity, chains, uniform pool); the result equals training on one
+    thread to float64 rounding, dead units included, and torch's thread count is restored."""
+    x = binary_data(40, 6)
+
+    def trained(threads):
+        torch.set_num_threads(threads)
+        dbm = bp.DBM([6, 4, 3], n_replicas=3, seed=1, dtype=torch.float64)
+        dbm.alive[1][2, 0] = False
+        res = bp.training.train_dbm(dbm, x, epochs=2, batch_size=4, learning_rate=0.05, momentum=0.5, n_chains=9, seed=5)
+        assert torch.get_num_threads() == threads
+        return dbm, res
+
+    assert bp._torch.replica_groups(3, "cpu") == [(0, 3)]                 # the fixture's single thread
+    (one, r1), (two, r2) = trained(1), trained(2)
+    assert bp._torch.replica_groups(3, "cpu") == [(0, 2), (2, 3)]
+    for name, t in one.named_tensors().items():
+        torch.testing.assert_close(two.named_tensors()[name], t, rtol=1e-12, atol=1e-12)
+    assert all(torch.equal(a, b) for a, b in zip(r1.persistent_chains, r2.persistent_chains))
+    assert r1.history[1]["mean_field_iterations"] == pytest.approx(r2.history[1]["mean_field_iterations"])
+    assert bool((two.W[0][2, :, 0] == 0).all())                          # the dead unit's weights stay off

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._torch import as_binary
+from .._torch import as_binary, replica_groups, run_replica_groups
 from ..errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from ..models.base import (MF_MODES, alive_factors, check_mean_field, conditional, layer_input, mean_field,
                            sweep_order)
@@ -352,6 +352,13 @@ class _FlatParameters:
             at += m
         return W, b
 
+    def rows(self, lo: int, hi: int) -> "_FlatParameters":
+        """The parameters of replicas lo..hi-1: views into this θ and mask (updates write through)."""
+        sub = object.__new__(_FlatParameters)
+        sub.sizes, sub.theta, sub.mask = self.sizes, self.theta[lo:hi], self.mask[lo:hi]
+        sub.W, sub.b = sub.views(sub.theta)
+        return sub
+
     def write_back(self, dbm: DBM) -> None:
         for l in range(dbm.n_layers):
             dbm.W[l].copy_(self.W[l])
@@ -483,11 +490,22 @@ def train_dbm(
     dbm.apply_masks()
     flat = _FlatParameters(dbm)
     chains = _initial_chains(dbm, init_chains_from, int(n_chains), x, rng.child("chains"))
-    order_rng, pool = rng.child("order"), UniformPool(rng.child("gibbs"), dt)
     grad = torch.zeros_like(flat.theta)
     vel = torch.zeros_like(flat.theta)
     rows = torch.arange(R, device=dev).unsqueeze(1)
     block = max(batch_size, (_GATHER_ELEMENTS // (R * sizes[0])) // batch_size * batch_size)
+    # replicas train independently: each group of them runs whole blocks on its own thread
+    # (run_replica_groups), with its own slice of θ, velocity, chains and uniform pool (the
+    # pools draw each replica's uniforms in the same order as one pool for all would)
+    order_rng, gibbs_rng = rng.child("order"), rng.child("gibbs")
+    groups = [(lo, hi, flat.rows(lo, hi), UniformPool(gibbs_rng.select(slice(lo, hi)), dt))
+              for lo, hi in replica_groups(R, dev)]
+
+    def train_block(group, xb, lr, mu):
+        lo, hi, flat_g, pool_g = group
+        return _epoch_block(flat_g, grad[lo:hi], vel[lo:hi], [c[lo:hi] for c in chains], xb[lo:hi], pool_g, lr, mu,
+                            batch_size, k, max_norm, float(mf_tol), int(mf_max_iter), [a[lo:hi] for a in dbm.alive],
+                            mf_mode)
 
     result = DBMTrainResult()
     for epoch in range(epochs):
@@ -496,9 +514,10 @@ def train_dbm(
         n_mf, n_updates = 0, 0
         for start in range(0, N, block):
             xb = x.expand(R, -1, -1)[rows, order[:, start:start + block]]                      # (R, n_block, nv)
-            it, nu, chains = _epoch_block(flat, grad, vel, chains, xb, pool, lrs[epoch], mus_eff[epoch], batch_size,
-                                          k, max_norm, float(mf_tol), int(mf_max_iter), dbm.alive, mf_mode)
-            n_mf, n_updates = n_mf + it, n_updates + nu
+            done = run_replica_groups(lambda g: train_block(g, xb, lrs[epoch], mus_eff[epoch]), groups)
+            chains = [torch.cat([d[2][l] for d in done]) for l in range(len(chains))]
+            n_mf += sum(d[0] * (g[1] - g[0]) / R for d, g in zip(done, groups))           # replica-weighted
+            n_updates += done[0][1]
         flat.write_back(dbm)
         check_diverged(flat.theta, epoch)
         info = {"epoch": epoch, "learning_rate": lrs[epoch], "momentum": mus[epoch],
