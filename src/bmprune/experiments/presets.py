@@ -92,7 +92,7 @@ PRESETS: dict[str, dict] = {
             "The paper's CIFAR-10 experiment (Table 1, Figs 1–2), trained as its published numbers were: "
             "update_rule 'original' (the original code's momentum lr·(μ·v + g), i.e. practically none, and "
             "its shifted learning-rate schedule; SPEC §2). " + _CIFAR_WHAT),
-        "expected_time": "about 20 min on a 2-core CPU with --threads 2 for 7 criteria × 10 seeds (19.7 min measured; most of it drawing 90,000 samples × 200 sweeps per replica); GPU time not yet measured",
+        "expected_time": "about 11 min on a 2-core CPU with --threads 2 for 7 criteria × 10 seeds (11.0 min measured; most of it drawing 90,000 samples × 200 sweeps per replica); GPU time not yet measured",
         **_CIFAR_RBM,
         "train": {**_CIFAR_TRAIN, "update_rule": "original"},
         "retrain": {**_CIFAR_TRAIN, "update_rule": "original"},
@@ -103,7 +103,7 @@ PRESETS: dict[str, dict] = {
             "The paper's CIFAR-10 experiment with the values its text states and classical momentum "
             "(update_rule 'classical'), which the published numbers were not trained with (SPEC §2). "
             + _CIFAR_WHAT),
-        "expected_time": "about 20 min on a 2-core CPU with --threads 2 for 7 criteria × 10 seeds; GPU time not yet measured",
+        "expected_time": "about 11 min on a 2-core CPU with --threads 2 for 7 criteria × 10 seeds; GPU time not yet measured",
         **_CIFAR_RBM,
         "train": dict(_CIFAR_TRAIN),
         "retrain": dict(_CIFAR_TRAIN),
