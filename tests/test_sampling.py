@@ -154,3 +154,22 @@ def test_the_float32_table_sweep_on_threads_equals_the_plain_gibbs_sweep():
         assert bool((a[0][2, :, 1] == 0).all())                         # the dead visible unit stays off
     finally:
         torch.set_num_threads(threads)
+
+
+def test_integer_draws_on_torch_generators_keep_the_thresholds_they_overwrite():
+    """The path of a CUDA device (torch generators, float uniforms), run on the CPU: the table
+    sweep gathers thresholds into the very buffer the samples go to; the uniforms must not be
+    drawn into it first."""
+    def torch_streams():
+        s = bp.rng.Streams.from_seed(0, 2)
+        s._numpy, s._gens = False, [torch.Generator().manual_seed(i) for i in range(2)]
+        return s
+
+    s, t = torch_streams(), torch_streams()
+    p = torch.rand(2, 50, 7, generator=torch.Generator().manual_seed(1))
+    buf = torch.empty(2, 50, 7)
+    buf.view(torch.int32).copy_(bp.rng.thresholds(p))
+    x = s.bernoulli_below(buf.view(torch.int32), out=buf)
+    assert x.data_ptr() == buf.data_ptr()
+    assert torch.equal(x, (t.uniform((50, 7)) < p).float())
+    assert torch.equal(s.bernoulli(p), (t.uniform((50, 7)) < p).float())

@@ -145,6 +145,8 @@ class Streams:
         if not self.sequences:
             raise ConfigError("Streams need at least one replica")
         self.device = torch.device(device)
+        # numpy generators on the CPU (their draws do not depend on torch's version), torch's elsewhere
+        self._numpy = self.device.type == "cpu"
         if _generators is not None:
             self._gens = _generators
         elif self.device.type == "cpu":
@@ -235,7 +237,7 @@ class Streams:
         70 × 10,000 chains more system time than the draws themselves.
         """
         shape = tuple(int(n) for n in shape)
-        if self.device.type != "cpu":
+        if not self._numpy:
             u = torch.stack([torch.rand(shape, generator=g, dtype=dtype, device=self.device) for g in self._gens])
             return u if out is None else out.copy_(u)
         if dtype not in _NP_DTYPE:
@@ -256,7 +258,7 @@ class Streams:
         float32 ``p`` on the CPU takes :meth:`bernoulli_below` with ``thresholds(p)``: the
         same samples as comparing :meth:`uniform`'s draws with ``p``, about twice as fast.
         """
-        if p.dtype == torch.float32 and self.device.type == "cpu":
+        if p.dtype == torch.float32 and self._numpy:
             if out is None:
                 out = torch.empty(p.shape, dtype=torch.float32)
             elif out.shape != p.shape or out.dtype != torch.float32 or not out.is_contiguous():
@@ -285,9 +287,9 @@ class Streams:
         if t.dtype != torch.int32:
             raise ConfigError(f"bernoulli_below needs int32 thresholds; got {t.dtype}")
         shape = tuple(t.shape[1:])
-        if self.device.type != "cpu":
-            u = self.uniform(shape, torch.float32, out=out)
-            return torch.lt(u.mul_(_FLOAT32_SCALE), t, out=u)
+        if not self._numpy:     # torch's generators: float uniforms (out may hold t: not drawn into)
+            u = self.uniform(shape, torch.float32).mul_(_FLOAT32_SCALE)
+            return torch.lt(u, t, out=u if out is None else out)
         if out is None:
             out = torch.empty(t.shape, dtype=torch.float32)
         elif out.shape != t.shape or out.dtype != torch.float32 or not out.is_contiguous():
@@ -305,7 +307,7 @@ class Streams:
     def normal(self, shape: Sequence[int], dtype: torch.dtype = torch.float64) -> torch.Tensor:
         """Standard normal draws (R, *shape)."""
         shape = tuple(int(n) for n in shape)
-        if self.device.type != "cpu":
+        if not self._numpy:
             return torch.stack([torch.randn(shape, generator=g, dtype=dtype, device=self.device) for g in self._gens])
         out = torch.empty((len(self), *shape), dtype=dtype)
         a, npdt = out.numpy().reshape(len(self), -1), _NP_DTYPE[dtype]
@@ -316,13 +318,13 @@ class Streams:
     def integers(self, high: int, shape: Sequence[int]) -> torch.Tensor:
         """Uniform integers in [0, high): int64 (R, *shape)."""
         shape = tuple(int(n) for n in shape)
-        if self.device.type != "cpu":
+        if not self._numpy:
             return torch.stack([torch.randint(0, int(high), shape, generator=g, device=self.device) for g in self._gens])
         return torch.from_numpy(np.stack([g.integers(0, int(high), size=shape, dtype=np.int64) for g in self._gens]))
 
     def permutation(self, n: int) -> torch.Tensor:
         """A uniformly random permutation of range(n) per replica: int64 (R, n)."""
-        if self.device.type != "cpu":
+        if not self._numpy:
             return torch.stack([torch.randperm(int(n), generator=g, device=self.device) for g in self._gens])
         return torch.from_numpy(np.stack([g.permutation(int(n)) for g in self._gens]))
 
