@@ -5,7 +5,7 @@ Randomness lives in :mod:`bmprune.rng` (per-replica streams).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,8 @@ def run_replica_groups(fn, groups: list[tuple[int, int]]) -> list:
         _POOL = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="bmprune-replicas")
     torch.set_num_threads(1)
     try:
-        return [f.result() for f in [_POOL.submit(fn, g) for g in groups]]
+        futures = [_POOL.submit(fn, g) for g in groups]
+        wait(futures)                       # all groups finish (or fail) before anything is raised
+        return [f.result() for f in futures]
     finally:
         torch.set_num_threads(threads)

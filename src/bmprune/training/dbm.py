@@ -38,6 +38,9 @@ from .schedules import Schedule, check_update_rule
 _GATHER_ELEMENTS = 2**24
 # Patterns per chunk when sampling an RBM's hidden layer for the next RBM's training data.
 _UP_CHUNK = 4096
+# Updates the replica groups run on their threads between meetings: enough to even out their
+# mean-field iterations, few enough that an interrupt is answered within seconds.
+_GROUP_UPDATES = 200
 # Patterns used for the per-epoch reconstruction error.
 _RECON_PATTERNS = 500
 
@@ -514,10 +517,12 @@ def train_dbm(
         n_mf, n_updates = 0, 0
         for start in range(0, N, block):
             xb = x.expand(R, -1, -1)[rows, order[:, start:start + block]]                      # (R, n_block, nv)
-            done = run_replica_groups(lambda g: train_block(g, xb, lrs[epoch], mus_eff[epoch]), groups)
-            chains = [torch.cat([d[2][l] for d in done]) for l in range(len(chains))]
-            n_mf += sum(d[0] * (g[1] - g[0]) / R for d, g in zip(done, groups))           # replica-weighted
-            n_updates += done[0][1]
+            for sub in range(0, xb.shape[1], _GROUP_UPDATES * batch_size):   # threads meet every few updates
+                xs = xb[:, sub:sub + _GROUP_UPDATES * batch_size]
+                done = run_replica_groups(lambda g: train_block(g, xs, lrs[epoch], mus_eff[epoch]), groups)
+                chains = [torch.cat([d[2][l] for d in done]) for l in range(len(chains))]
+                n_mf += sum(d[0] * (g[1] - g[0]) / R for d, g in zip(done, groups))       # replica-weighted
+                n_updates += done[0][1]
         flat.write_back(dbm)
         check_diverged(flat.theta, epoch)
         info = {"epoch": epoch, "learning_rate": lrs[epoch], "momentum": mus[epoch],
