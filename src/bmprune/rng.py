@@ -14,8 +14,10 @@ in the split-invariance tests.) Tensors are filled replica by replica
 (``out[r] = stream_r.random(...)``), and every consumer draws a replica's numbers in an order
 that does not depend on R, so replica r's samples are a function of its own key alone.
 
-Draws are made in chunks (a whole (B, n) layer, or a block of uniforms for many tiny
-updates, :class:`UniformPool`), so the per-draw cost stays batched; large draws fill the
+Bernoulli draws of float32 probabilities compare the stream's raw 32-bit words with integer
+thresholds ⌈p·2²⁴⌉ (:meth:`Streams.bernoulli_below`): the very samples of comparing float32
+uniforms with p, without making the floats. Draws are made in chunks (a whole (B, n) layer,
+or a block of uniforms for many tiny updates, :class:`UniformPool`), so the per-draw cost stays batched; large draws fill the
 replicas' slices on torch's number of CPU threads at once (numpy releases the GIL). On a CUDA device each
 replica gets a ``torch.Generator`` on that device seeded from its key: the same key then
 gives other numbers than on the CPU (DESIGN: same numbers on the same device).
