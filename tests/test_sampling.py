@@ -130,11 +130,13 @@ def test_bernoulli_below_checks_its_arguments():
                        torch.tensor([0, 2**24, 2**23, 1, 2**24, -1], dtype=torch.int32))
 
 
-def test_the_float32_table_sweep_on_threads_equals_the_plain_gibbs_sweep():
+def test_the_float32_table_sweep_on_threads_equals_the_plain_gibbs_sweep(monkeypatch):
     """Issue 18: the float32 table sweep (integer thresholds; replicas split over threads, each
     running its ops on one thread) draws the chain of the plain Gibbs sweep from the same
-    streams, and leaves torch's thread count as it was."""
+    streams, and leaves torch's thread count as it was. (Groups are for many chains: forced here.)"""
     from bmprune.sampling import sweep_function
+
+    monkeypatch.setattr(bp._torch, "GROUP_MIN_WORK", 0)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -173,3 +175,17 @@ def test_integer_draws_on_torch_generators_keep_the_thresholds_they_overwrite():
     assert x.data_ptr() == buf.data_ptr()
     assert torch.equal(x, (t.uniform((50, 7)) < p).float())
     assert torch.equal(s.bernoulli(p), (t.uniform((50, 7)) < p).float())
+
+
+def test_replica_groups_only_for_enough_work():
+    """Threads per replica group pay only for large steps (else they take turns at the GIL)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        big, small = bp._torch.GROUP_MIN_WORK, bp._torch.GROUP_MIN_WORK - 1
+        assert bp._torch.replica_groups(5, "cpu", big) == [(0, 2), (2, 5)]
+        assert bp._torch.replica_groups(5, "cpu", small) == [(0, 5)]
+        assert bp._torch.replica_groups(1, "cpu", big) == [(0, 1)]
+        assert bp._torch.replica_groups(5, "cuda", big) == [(0, 5)]
+    finally:
+        torch.set_num_threads(threads)

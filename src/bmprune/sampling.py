@@ -85,7 +85,7 @@ def sweep_function(model):
             bufs.update(uh=torch.empty(R, C, n_h, dtype=v.dtype, device=v.device),
                         uv=torch.empty(R, C, n_v, dtype=v.dtype, device=v.device))
         # replicas split over threads, each running its ops single-threaded (1.5× faster here)
-        groups = replica_groups(R, v.device)
+        groups = replica_groups(R, v.device, work=C * n_h * (n_v + 1))                     # GEMM + draws
         if len(groups) == 1:
             return sweep_rows(v, rng, 0, R), bufs["uh"]
         run_replica_groups(lambda g: sweep_rows(v[g[0]:g[1]], rng.select(slice(*g)), *g), groups)

@@ -335,10 +335,12 @@ def test_digits_features_classify_far_above_chance():
     assert min(acc) > 0.8
 
 
-def test_replica_groups_on_threads_train_as_one_population():
+def test_replica_groups_on_threads_train_as_one_population(monkeypatch):
     """Issue 18: with 2 CPU threads the population trains as groups of replicas, each on its own
     thread (its slice of θ, velocity, chains, uniform pool); the result equals training on one
-    thread to float64 rounding, dead units included, and torch's thread count is restored."""
+    thread to float64 rounding, dead units included, and torch's thread count is restored.
+    (Groups are for large replicas: here forced for a tiny one.)"""
+    monkeypatch.setattr(bp._torch, "GROUP_MIN_WORK", 0)
     x = binary_data(40, 6)
 
     def trained(threads):
@@ -349,9 +351,10 @@ def test_replica_groups_on_threads_train_as_one_population():
         assert torch.get_num_threads() == threads
         return dbm, res
 
-    assert bp._torch.replica_groups(3, "cpu") == [(0, 3)]                 # the fixture's single thread
+    assert bp._torch.replica_groups(3, "cpu", 1) == [(0, 3)]              # the fixture's single thread
     (one, r1), (two, r2) = trained(1), trained(2)
-    assert bp._torch.replica_groups(3, "cpu") == [(0, 2), (2, 3)]
+    assert bp._torch.replica_groups(3, "cpu", 1) == [(0, 2), (2, 3)]
+    assert bp._torch.replica_groups(3, "cuda", 1) == [(0, 3)]
     for name, t in one.named_tensors().items():
         torch.testing.assert_close(two.named_tensors()[name], t, rtol=1e-12, atol=1e-12)
     assert all(torch.equal(a, b) for a, b in zip(r1.persistent_chains, r2.persistent_chains))

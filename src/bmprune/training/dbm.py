@@ -501,8 +501,9 @@ def train_dbm(
     # (run_replica_groups), with its own slice of θ, velocity, chains and uniform pool (the
     # pools draw each replica's uniforms in the same order as one pool for all would)
     order_rng, gibbs_rng = rng.child("order"), rng.child("gibbs")
+    work = flat.theta.shape[1] * (batch_size + chains[0].shape[1])             # multiply-adds per replica, roughly
     groups = [(lo, hi, flat.rows(lo, hi), UniformPool(gibbs_rng.select(slice(lo, hi)), dt))
-              for lo, hi in replica_groups(R, dev)]
+              for lo, hi in replica_groups(R, dev, work)]
 
     def train_block(group, xb, lr, mu):
         lo, hi, flat_g, pool_g = group
