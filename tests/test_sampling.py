@@ -113,6 +113,8 @@ def test_integer_bernoulli_draws_are_the_float_comparison(shape):
         assert torch.equal(x, (t.uniform(shape) < p).float())
         assert bool((x[0] == 0).all()) and float(x[1].view(-1)[0]) == 1.0
         assert torch.equal(s.uniform((3,)), t.uniform((3,)))           # odd: a half word stays buffered
+    q = torch.full((4, *shape), 0.5, requires_grad=True)                # a probability with a gradient
+    assert torch.equal(s.bernoulli(q), (t.uniform(shape) < q).float())
     t64 = bp.rng.Streams.from_seed(3, 4)
     p64 = torch.full((4, 5), 0.3, dtype=torch.float64)                 # float64: the float path, unchanged
     assert torch.equal(bp.rng.Streams.from_seed(3, 4).bernoulli(p64), (t64.uniform((5,), torch.float64) < p64).double())

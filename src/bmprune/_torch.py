@@ -5,6 +5,7 @@ Randomness lives in :mod:`bmprune.rng` (per-replica streams).
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
@@ -59,7 +60,20 @@ def as_binary(
 
 
 # --- replicas on threads ---------------------------------------------------------------
-_POOL: ThreadPoolExecutor | None = None
+_POOLS: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+
+
+def thread_pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of at least ``workers`` threads for ``name``, made anew in a forked child.
+
+    A forked process inherits the pool object but not its threads: submitting to it would
+    wait forever, so the pool is keyed by the process id.
+    """
+    pid, pool = _POOLS.get(name, (None, None))
+    if pool is None or pid != os.getpid() or pool._max_workers < workers:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bmprune-{name}")
+        _POOLS[name] = (os.getpid(), pool)
+    return pool
 
 
 #: Multiply-adds per replica and step below which replica threads do not pay: the threads then
@@ -94,13 +108,10 @@ def run_replica_groups(fn, groups: list[tuple[int, int]]) -> list:
     """
     if len(groups) == 1:
         return [fn(groups[0])]
-    global _POOL
-    threads = torch.get_num_threads()
-    if _POOL is None or _POOL._max_workers < len(groups):
-        _POOL = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="bmprune-replicas")
+    threads, pool = torch.get_num_threads(), thread_pool("replicas", len(groups))
     torch.set_num_threads(1)
     try:
-        futures = [_POOL.submit(fn, g) for g in groups]
+        futures = [pool.submit(fn, g) for g in groups]
         wait(futures)                       # all groups finish (or fail) before anything is raised
         return [f.result() for f in futures]
     finally:

@@ -35,31 +35,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
+from ._torch import thread_pool
 from .errors import ConfigError
 
 Key = Sequence[int | str]
 _NP_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 # Draws of at least this many numbers are split over threads (below, thread hand-off costs more).
 _PARALLEL_NUMBERS = 2**18
-_POOL: ThreadPoolExecutor | None = None
 
 
 def _parallel_map(fn, n_items: int, total: int) -> None:
     """Call fn(i) for i < n_items, on torch's CPU threads when ``total`` numbers are drawn."""
-    global _POOL
     threads = min(torch.get_num_threads(), n_items)
     if threads < 2 or total < _PARALLEL_NUMBERS:
         for i in range(n_items):
             fn(i)
         return
-    if _POOL is None or _POOL._max_workers < threads:
-        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bmprune-rng")
-    for f in [_POOL.submit(lambda lo=lo: [fn(i) for i in range(lo, n_items, threads)]) for lo in range(threads)]:
+    pool = thread_pool("rng", threads)
+    for f in [pool.submit(lambda lo=lo: [fn(i) for i in range(lo, n_items, threads)]) for lo in range(threads)]:
         f.result()
 
 
@@ -267,7 +264,8 @@ class Streams:
                 raise ConfigError(f"out must be a contiguous float32 tensor of shape {tuple(p.shape)}; "
                                   f"got {out.dtype} {tuple(out.shape)}")
             t = out.view(torch.int32)                   # the thresholds live in out's memory (no allocation)
-            t.copy_(torch.mul(p, _FLOAT32_SCALE, out=out).ceil_().clamp_(-1.0, _FLOAT32_SCALE))
+            with torch.no_grad():                       # samples carry no gradient, whatever p does
+                t.copy_(torch.mul(p, _FLOAT32_SCALE, out=out).ceil_().clamp_(-1.0, _FLOAT32_SCALE))
             return self.bernoulli_below(t, out=out)
         u = self.uniform(p.shape[1:], p.dtype if p.dtype in _NP_DTYPE else torch.float32, out=out)
         return torch.lt(u, p, out=u) if u.dtype == p.dtype else torch.lt(u, p).to(p.dtype)
