@@ -12,7 +12,9 @@
 Speed: the joint-training hot loop works on one flat parameter buffer θ (R, P) that holds
 every W_l and b_l as views, so the momentum update and the mask are four tensor operations
 for the whole population whatever the depth, and a batch-1 update (the paper's online
-learning) costs a few dozen operations plus about seven per mean-field iteration.
+learning) costs a few dozen operations plus about seven per mean-field iteration. On a CPU
+with several threads, large replicas train as groups of replicas, one thread each (views into
+θ: :func:`bmprune._torch.run_replica_groups`), 1.2–1.4× faster than sharing every op.
 """
 
 from __future__ import annotations
@@ -497,11 +499,13 @@ def train_dbm(
     vel = torch.zeros_like(flat.theta)
     rows = torch.arange(R, device=dev).unsqueeze(1)
     block = max(batch_size, (_GATHER_ELEMENTS // (R * sizes[0])) // batch_size * batch_size)
-    # replicas train independently: each group of them runs whole blocks on its own thread
-    # (run_replica_groups), with its own slice of θ, velocity, chains and uniform pool (the
-    # pools draw each replica's uniforms in the same order as one pool for all would)
+    # replicas train independently: each group of them runs 200 updates at a time on its own
+    # thread (run_replica_groups), with its own slice of θ, velocity, chains and uniform pool
+    # (the pools draw each replica's uniforms in the same order as one pool for all would).
+    # "population" mean field ties the replicas' iterations together: one group then.
     order_rng, gibbs_rng = rng.child("order"), rng.child("gibbs")
     work = flat.theta.shape[1] * (batch_size + chains[0].shape[1])             # multiply-adds per replica, roughly
+    work = 0 if mf_mode == "population" else work
     groups = [(lo, hi, flat.rows(lo, hi), UniformPool(gibbs_rng.select(slice(lo, hi)), dt))
               for lo, hi in replica_groups(R, dev, work)]
 
