@@ -360,3 +360,17 @@ def test_replica_groups_on_threads_train_as_one_population(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(r1.persistent_chains, r2.persistent_chains))
     assert r1.history[1]["mean_field_iterations"] == pytest.approx(r2.history[1]["mean_field_iterations"])
     assert bool((two.W[0][2, :, 0] == 0).all())                          # the dead unit's weights stay off
+
+
+def test_population_mean_field_keeps_one_replica_group(monkeypatch):
+    """"population" mean field stops when the whole population has converged: its replicas are
+    not split over threads (the other modes are)."""
+    monkeypatch.setattr(bp._torch, "GROUP_MIN_WORK", 0)
+    seen = []
+    real = tdbm.run_replica_groups
+    monkeypatch.setattr(tdbm, "run_replica_groups", lambda fn, groups: seen.append(len(groups)) or real(fn, groups))
+    torch.set_num_threads(2)
+    for mode in ("population", "pattern"):
+        dbm = bp.DBM([6, 4, 3], n_replicas=3, seed=1)
+        bp.training.train_dbm(dbm, binary_data(8, 6), batch_size=4, n_chains=5, seed=2, mf_mode=mode)
+    assert seen == [1, 2]

@@ -505,9 +505,8 @@ def train_dbm(
     # "population" mean field ties the replicas' iterations together: one group then.
     order_rng, gibbs_rng = rng.child("order"), rng.child("gibbs")
     work = flat.theta.shape[1] * (batch_size + chains[0].shape[1])             # multiply-adds per replica, roughly
-    work = 0 if mf_mode == "population" else work
-    groups = [(lo, hi, flat.rows(lo, hi), UniformPool(gibbs_rng.select(slice(lo, hi)), dt))
-              for lo, hi in replica_groups(R, dev, work)]
+    ranges = [(0, R)] if mf_mode == "population" else replica_groups(R, dev, work)
+    groups = [(lo, hi, flat.rows(lo, hi), UniformPool(gibbs_rng.select(slice(lo, hi)), dt)) for lo, hi in ranges]
 
     def train_block(group, xb, lr, mu):
         lo, hi, flat_g, pool_g = group
