@@ -64,13 +64,28 @@ def _parallel_map(fn, n_items: int, total: int) -> None:
 _FLOAT32_SCALE = float(2**24)
 
 
-def thresholds(p: torch.Tensor) -> torch.Tensor:
+def thresholds(p: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """int32 ⌈p·2²⁴⌉ (clamped to [−1, 2²⁴]): for a float32 uniform u = k·2⁻²⁴, u < p ⟺ k < ⌈p·2²⁴⌉.
 
     Exact for float32 ``p`` (scaling by a power of two is exact; integers up to 2²⁴ are
-    representable); :meth:`Streams.bernoulli_below` draws with these thresholds.
+    representable); :meth:`Streams.bernoulli_below` draws with these thresholds (the model
+    samples of SPEC §4). ``p``: float32 (R, ...); returns int32 of the same shape. ``out``: a
+    contiguous float32 tensor of p's shape whose memory receives them (returned as its int32
+    view: no allocation). No gradient flows, whatever ``p`` carries.
     """
-    return torch.mul(p, _FLOAT32_SCALE).ceil_().clamp_(-1.0, _FLOAT32_SCALE).to(torch.int32)
+    with torch.no_grad():
+        scaled = torch.mul(p, _FLOAT32_SCALE, out=out).ceil_().clamp_(-1.0, _FLOAT32_SCALE)
+        return scaled.to(torch.int32) if out is None else out.view(torch.int32).copy_(scaled)
+
+
+def _out_buffer(out: torch.Tensor | None, shape: tuple, dtype: torch.dtype) -> torch.Tensor:
+    """``out`` checked to be a contiguous ``dtype`` tensor of ``shape``, or a new one when None."""
+    if out is None:
+        return torch.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != dtype or not out.is_contiguous():
+        raise ConfigError(f"out must be a contiguous {dtype} tensor of shape {shape}; "
+                          f"got {out.dtype} {tuple(out.shape)}")
+    return out
 
 
 def _float32_words(gen: np.random.Generator, n: int) -> np.ndarray:
@@ -241,11 +256,7 @@ class Streams:
             return u if out is None else out.copy_(u)
         if dtype not in _NP_DTYPE:
             raise ConfigError(f"uniform draws are float32 or float64; got {dtype}")
-        if out is None:
-            out = torch.empty((len(self), *shape), dtype=dtype)
-        elif out.shape != (len(self), *shape) or out.dtype != dtype or not out.is_contiguous():
-            raise ConfigError(f"out must be a contiguous {dtype} tensor of shape {(len(self), *shape)}; "
-                              f"got {out.dtype} {tuple(out.shape)}")
+        out = _out_buffer(out, (len(self), *shape), dtype)
         a, npdt, gens = out.numpy().reshape(len(self), -1), _NP_DTYPE[dtype], self._gens
         _parallel_map(lambda r: gens[r].random(dtype=npdt, out=a[r]), len(gens), a.size)
         return out
@@ -258,15 +269,8 @@ class Streams:
         same samples as comparing :meth:`uniform`'s draws with ``p``, about twice as fast.
         """
         if p.dtype == torch.float32 and self._numpy:
-            if out is None:
-                out = torch.empty(p.shape, dtype=torch.float32)
-            elif out.shape != p.shape or out.dtype != torch.float32 or not out.is_contiguous():
-                raise ConfigError(f"out must be a contiguous float32 tensor of shape {tuple(p.shape)}; "
-                                  f"got {out.dtype} {tuple(out.shape)}")
-            t = out.view(torch.int32)                   # the thresholds live in out's memory (no allocation)
-            with torch.no_grad():                       # samples carry no gradient, whatever p does
-                t.copy_(torch.mul(p, _FLOAT32_SCALE, out=out).ceil_().clamp_(-1.0, _FLOAT32_SCALE))
-            return self.bernoulli_below(t, out=out)
+            out = _out_buffer(out, tuple(p.shape), torch.float32)   # the thresholds live in out's memory
+            return self.bernoulli_below(thresholds(p, out=out), out=out)
         u = self.uniform(p.shape[1:], p.dtype if p.dtype in _NP_DTYPE else torch.float32, out=out)
         return torch.lt(u, p, out=u) if u.dtype == p.dtype else torch.lt(u, p).to(p.dtype)
 
@@ -283,6 +287,11 @@ class Streams:
         ``out``: a contiguous float32 (R, ...) buffer to write the samples into; it may be
         ``t``'s own memory (``buf.view(torch.int32)``), as the table sweep of
         :mod:`bmprune.sampling` does.
+
+        Raises
+        ------
+        ConfigError
+            ``t`` not int32, or ``out`` not a contiguous float32 tensor of t's shape.
         """
         if t.dtype != torch.int32:
             raise ConfigError(f"bernoulli_below needs int32 thresholds; got {t.dtype}")
@@ -290,11 +299,7 @@ class Streams:
         if not self._numpy:     # torch's generators: float uniforms (out may hold t: not drawn into)
             u = self.uniform(shape, torch.float32).mul_(_FLOAT32_SCALE)
             return torch.lt(u, t, out=u if out is None else out)
-        if out is None:
-            out = torch.empty(t.shape, dtype=torch.float32)
-        elif out.shape != t.shape or out.dtype != torch.float32 or not out.is_contiguous():
-            raise ConfigError(f"out must be a contiguous float32 tensor of shape {tuple(t.shape)}; "
-                              f"got {out.dtype} {tuple(out.shape)}")
+        out = _out_buffer(out, tuple(t.shape), torch.float32)
         a, th, gens = out.numpy().reshape(len(self), -1), t.contiguous().numpy().reshape(len(self), -1), self._gens
 
         def fill(r):
