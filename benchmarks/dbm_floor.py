@@ -21,7 +21,7 @@ cores). No implementation of SPEC §2's algorithm can train faster on this machi
 * ``--sparse-w1``: count W₁'s products (5 × 5 receptive fields, 5.5 % dense) as free and only
   its 8,836 connections as parameters.
 
-Run: ``python benchmarks/dbm_floor.py [--threads 2] [--baseline-seconds 471]``
+Run: ``python benchmarks/dbm_floor.py [--threads 2] [--baseline-seconds 471] [--trained runs/bench-trained-dbm]``
 (``--baseline-seconds``: the starting commit's epoch time from ``bench_speed.py --only dbm``;
 the script then prints the speed-up that the bound allows.)
 """
@@ -85,9 +85,12 @@ def elementwise_rates(n: int = 2**22) -> tuple[float, float]:
     return n / t_sig, n / t_uni
 
 
-def mean_field_iterations() -> float:
-    """Mean iterations per pattern of SPEC §2's mean field on the benchmark's DBM (as bench_speed.py)."""
+def mean_field_iterations(trained=None) -> float:
+    """Mean iterations per pattern of SPEC §2's mean field on the benchmark's DBM (as bench_speed.py's
+    ``dbm``), or on the trained DBM saved by its ``retrain`` in the folder ``trained``."""
     x = np.asarray(bp.data.load_mnist("train").x)
+    if trained is not None:
+        return _iterations(bp.load_model(f"{trained}/dbm.safetensors"), x)
     dbm, rbms = bp.training.pretrain_dbm(
         x[:5000], [N_V, N_1, N_2], weight_masks=[bp.receptive_field_mask(20, 20, 5), None], epochs=1,
         batch_size=10, learning_rate=[[0.01], [0.1]], momentum=0.5, seed=0, n_replicas=REPLICAS,
@@ -95,8 +98,12 @@ def mean_field_iterations() -> float:
     chains = bp.training.chains_from_rbms(rbms, x[:100], seed=1)
     bp.training.train_dbm(dbm, x[5000:7000], epochs=1, batch_size=10, learning_rate=0.005, momentum=0.5,
                           n_chains=CHAINS, init_chains_from=chains, seed=2)
+    return _iterations(dbm, x)
+
+
+def _iterations(dbm, x) -> float:
     from bmprune.models.base import mean_field
-    v = torch.as_tensor(x[10000:11000]).float().expand(REPLICAS, -1, -1)
+    v = torch.as_tensor(x[10000:11000]).float().expand(dbm.n_replicas, -1, -1)
     with torch.inference_mode():
         _, its = mean_field(v, dbm.W, dbm.b, dbm.alive, 1e-7, 50, "pattern")
     return float(its.double().mean())
@@ -107,11 +114,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="cores, all busy (default: all)")
     ap.add_argument("--iterations", type=float, default=None,
                     help="mean-field iterations per pattern (default: measured, ≈ 1 min with the real MNIST)")
+    ap.add_argument("--trained", default=None,
+                    help="measure the iterations on bench_speed.py retrain's trained DBM (its --trained folder)")
     ap.add_argument("--sparse-w1", action="store_true", help="count the receptive-field W₁ products as free")
     ap.add_argument("--baseline-seconds", type=float, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    its = args.iterations if args.iterations is not None else mean_field_iterations()
+    its = args.iterations if args.iterations is not None else mean_field_iterations(args.trained)
     r_mf = max(gemm_rate(rows, N_1, N_2) for rows in range(1, BATCH + 1))
     r_mfT = max(gemm_rate(rows, N_2, N_1) for rows in range(1, BATCH + 1))
     r_12, r_21 = gemm_rate(CHAINS, N_1, N_2), gemm_rate(CHAINS, N_2, N_1)
