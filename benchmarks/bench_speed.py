@@ -141,7 +141,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", nargs="+", choices=list(DEFAULT_SIZE), default=list(DEFAULT_SIZE))
-    ap.add_argument("--size", type=int, default=None, help="patterns (dbm, cd) or chains (sample)")
+    ap.add_argument("--size", type=int, default=None, help="patterns (dbm, retrain, cd) or chains (sample, stage)")
     ap.add_argument("--trained", type=Path, default=Path(__file__).resolve().parents[1] / "runs" / "bench-trained-dbm",
                     help="folder of retrain's trained DBM (made there with the current tree when missing)")
     args = ap.parse_args()

@@ -604,7 +604,7 @@ def dbm_update(flat: _FlatParameters, grad, vel, v, chains, us, alive_f, lr: flo
     if max_norm is not None:
         for w in W:   # column j of W_l: the weights into unit j of layer l+1
             # √Σ w² reduces over the rows of W_l with contiguous loads: 5× faster than vector_norm's strided
-            # reduction on the CPU (its scaling guards against overflow, which the parameter bound excludes)
+            # reduction on the CPU (whose scaling only matters for weights near 1e19, far past divergence)
             norm = w.square().sum(1, keepdim=True).sqrt_()                             # (R, 1, n_{l+1})
             w.mul_(norm.clamp_(min=max_norm).reciprocal_().mul_(max_norm))
     return chains, its
