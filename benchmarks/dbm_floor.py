@@ -9,7 +9,7 @@ cores). No implementation of SPEC §2's algorithm can train faster on this machi
 * mean field: per pattern and iteration two products with W₂ (400 × 676), one in each
   direction; each replica has only its own batch of ≤ 10 patterns to multiply by its W₂, so
   the rate is the one of a 10-row product (the best of 1–10 rows). The iterations per pattern
-  are measured on the benchmark's DBM (the same brief pre-training as ``bench_speed.py``).
+  are those of ``bench_speed.py``'s timed run (its ``dbm``, or ``retrain`` with ``--trained``).
 * PCD sweep: four products of the 100 chains (v ↔ h¹ with W₁ 400 × 400, h¹ ↔ h² with W₂).
 * gradient: ⟨v h¹⟩ and ⟨h¹ h²⟩ over the 10 patterns and the 100 chains (110 rows).
 * momentum update: at least one pass over the parameters that reads θ, velocity, gradient and
@@ -31,11 +31,15 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+import bench_speed     # this script's folder is on sys.path
 import bmprune as bp
+
+ROOT = Path(__file__).resolve().parents[1]
 
 UPDATES = 6000                      # 60,000 patterns at batch 10
 REPLICAS, BATCH, CHAINS = 10, 10, 100
@@ -85,42 +89,26 @@ def elementwise_rates(n: int = 2**22) -> tuple[float, float]:
     return n / t_sig, n / t_uni
 
 
-def mean_field_iterations(trained=None) -> float:
-    """Mean iterations per pattern of SPEC §2's mean field on the benchmark's DBM (as bench_speed.py's
-    ``dbm``), or on the trained DBM saved by its ``retrain`` in the folder ``trained``."""
-    x = np.asarray(bp.data.load_mnist("train").x)
-    if trained is not None:
-        return _iterations(bp.load_model(f"{trained}/dbm.safetensors"), x)
-    dbm, rbms = bp.training.pretrain_dbm(
-        x[:5000], [N_V, N_1, N_2], weight_masks=[bp.receptive_field_mask(20, 20, 5), None], epochs=1,
-        batch_size=10, learning_rate=[[0.01], [0.1]], momentum=0.5, seed=0, n_replicas=REPLICAS,
-        visible_bias=-1.0, hidden_bias=-2.0)
-    chains = bp.training.chains_from_rbms(rbms, x[:100], seed=1)
-    bp.training.train_dbm(dbm, x[5000:7000], epochs=1, batch_size=10, learning_rate=0.005, momentum=0.5,
-                          n_chains=CHAINS, init_chains_from=chains, seed=2)
-    return _iterations(dbm, x)
-
-
-def _iterations(dbm, x) -> float:
-    from bmprune.models.base import mean_field
-    v = torch.as_tensor(x[10000:11000]).float().expand(dbm.n_replicas, -1, -1)
-    with torch.inference_mode():
-        _, its = mean_field(v, dbm.W, dbm.b, dbm.alive, 1e-7, 50, "pattern")
-    return float(its.double().mean())
+def mean_field_iterations(threads: int, trained: Path | None) -> float:
+    """Mean-field iterations per pattern in ``bench_speed.py``'s timed training with this checkout:
+    its ``dbm`` state, or ``retrain`` on the trained DBM in the folder ``trained``."""
+    what = "dbm" if trained is None else "retrain"
+    return bench_speed.measure(ROOT, what, threads, bench_speed.DEFAULT_SIZE[what],
+                               (trained or ROOT).resolve())["mean_field_iterations"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="cores, all busy (default: all)")
     ap.add_argument("--iterations", type=float, default=None,
-                    help="mean-field iterations per pattern (default: measured, ≈ 1 min with the real MNIST)")
-    ap.add_argument("--trained", default=None,
-                    help="measure the iterations on bench_speed.py retrain's trained DBM (its --trained folder)")
+                    help="mean-field iterations per pattern (default: measured in bench_speed.py's run, ≈ 1 min)")
+    ap.add_argument("--trained", type=Path, default=None,
+                    help="measure them in bench_speed.py's retrain on this trained DBM (its --trained folder)")
     ap.add_argument("--sparse-w1", action="store_true", help="count the receptive-field W₁ products as free")
     ap.add_argument("--baseline-seconds", type=float, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    its = args.iterations if args.iterations is not None else mean_field_iterations(args.trained)
+    its = args.iterations if args.iterations is not None else mean_field_iterations(args.threads, args.trained)
     r_mf = max(gemm_rate(rows, N_1, N_2) for rows in range(1, BATCH + 1))
     r_mfT = max(gemm_rate(rows, N_2, N_1) for rows in range(1, BATCH + 1))
     r_12, r_21 = gemm_rate(CHAINS, N_1, N_2), gemm_rate(CHAINS, N_2, N_1)
